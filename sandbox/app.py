@@ -1,0 +1,52 @@
+"""`create_app(settings)`: the one place where the resource groups are listed and assembled.
+
+Requests under /api/ go straight to `ApiApp` (one string test, then dict lookups); everything else —
+the control plane under /_sandbox/ — is a small Starlette app, which also runs start-up and shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
+
+from . import control
+from .api import ApiApp
+from .endpoints import Routes
+from .resources import auth, jobs, reference, security, system, users
+from .runtime import Sandbox
+from .settings import Settings
+
+GROUPS = (auth, security, users, system, jobs, reference)
+
+
+def routes() -> Routes:
+    return Routes(row for group in GROUPS for row in group.ENDPOINTS)
+
+
+class SandboxApp:
+    """The ASGI application. `.sandbox` is the live state (for the pytest plugin and control plane)."""
+
+    def __init__(self, sandbox: Sandbox):
+        self.sandbox = sandbox
+        self.routes = routes()
+        self.api = ApiApp(sandbox, self.routes)
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            yield
+            sandbox.store.flush()  # a graceful stop loses nothing
+
+        self.other = Starlette(routes=control.routes(sandbox, self.routes), lifespan=lifespan)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            await self.api(scope, receive, send)
+        else:
+            await self.other(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> SandboxApp:
+    return SandboxApp(Sandbox(settings or Settings()))

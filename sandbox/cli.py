@@ -1,0 +1,118 @@
+"""``propops-sandbox`` (also ``python -m sandbox``).
+
+    propops-sandbox [serve] [--host H] [--port P] [--seed N] [--data-dir D] [--scenario S]
+                            [--clock-start ISO] [--jobs N] [--log-level L]
+    propops-sandbox endpoints [--json]
+
+Every option has a PROPOPS_SANDBOX_* variable; an option given on the command line wins. A bad option
+or an unusable data dir is one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+USAGE_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        fail(message)
+
+
+def fail(message: str) -> NoReturn:
+    print(f"propops-sandbox: error: {message}", file=sys.stderr)
+    raise SystemExit(USAGE_ERROR)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="propops-sandbox", description="A local, stateful fake of the PropOps REST API.")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    serve = commands.add_parser("serve", help="serve the sandbox (the default command)")
+    serve.add_argument("--host", help="interface to listen on (PROPOPS_SANDBOX_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (PROPOPS_SANDBOX_PORT, default 8080)")
+    serve.add_argument("--seed", type=int, help="dataset seed (PROPOPS_SANDBOX_SEED, default 42)")
+    serve.add_argument("--data-dir", type=Path,
+                       help="keep state in this directory (PROPOPS_SANDBOX_DATA_DIR; default: in memory)")
+    serve.add_argument("--scenario", help="scenario name (PROPOPS_SANDBOX_SCENARIO, default 'default')")
+    serve.add_argument("--clock-start", help="ISO time the seeded data is anchored to (default: now)")
+    serve.add_argument("--jobs", type=int, help="number of jobs in the main organisation (default 200)")
+    serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"],
+                       help="log level (PROPOPS_SANDBOX_LOG_LEVEL, default info)")
+    listing = commands.add_parser("endpoints", help="list every implemented endpoint")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help")):
+        args.insert(0, "serve")
+    ns = _parser().parse_args(args)
+    if ns.command == "endpoints":
+        return _endpoints(ns.json)
+    return _serve(ns)
+
+
+def _endpoints(as_json: bool) -> None:
+    from .app import routes
+
+    rows = routes().describe()
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        actions = ",".join(row["actions"]) or "-"
+        csrf = "csrf" if row["csrf"] else "-"
+        print(f"{row['method']:<7} {row['path']:<36} {actions:<28} {row['permission'] or '-':<40} {csrf}")
+
+
+def _serve(ns: argparse.Namespace) -> None:
+    from .clock import parse_instant
+    from .runtime import StartupError
+    from .settings import Settings
+
+    try:
+        clock_start = parse_instant(ns.clock_start) if ns.clock_start else None
+    except ValueError:
+        fail(f"--clock-start {ns.clock_start!r} is not an ISO 8601 time")
+    if ns.port is not None and not 0 <= ns.port <= 65535:
+        fail(f"--port {ns.port} is not a port number")
+    try:
+        settings = Settings.from_env(
+            host=ns.host, port=ns.port, seed=ns.seed, data_dir=ns.data_dir, scenario=ns.scenario,
+            clock_start=clock_start, jobs=ns.jobs, log_level=ns.log_level,
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+
+    import uvicorn
+
+    from .app import create_app
+
+    try:
+        app = create_app(settings)
+    except StartupError as exc:
+        fail(str(exc))
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"PropOps Sandbox on {base}/api/  (seed {settings.seed}, scenario {settings.scenario}, "
+          f"{'data in ' + str(settings.data_dir) if settings.data_dir else 'in memory'})")
+    print("Demo accounts (password 'sandbox'):")
+    for account in app.sandbox.demo_accounts():
+        print(f"  {account['email']:<34} {account['account_type']:<11} {account['role']}")
+    sys.stdout.flush()
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                            lifespan="on")
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    finally:
+        app.sandbox.store.flush()
+    if not server.started:
+        fail(f"could not listen on {settings.host}:{settings.port}")

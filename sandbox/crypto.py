@@ -1,0 +1,89 @@
+"""Field encryption at rest: PyNaCl SecretBox (XSalsa20-Poly1305), as PropOps does.
+
+Encrypted values are strings ``enc:v1:<base64 nonce+ciphertext>`` — the version prefix lets a later key
+or cipher coexist with old values. Decrypted values are cached by ciphertext (a ciphertext never changes
+meaning), so reading the same record twice costs one dict lookup.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from pathlib import Path
+
+import nacl.exceptions
+import nacl.hash
+import nacl.secret
+import nacl.utils
+
+PREFIX = "enc:v1:"
+KEY_FILE = "sandbox.key"
+_CACHE_MAX = 500_000
+
+
+class KeyError_(RuntimeError):
+    """The key is unusable or does not open the data: a startup error, reported in one line."""
+
+
+def parse_key(text: str) -> bytes:
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise KeyError_("PROPOPS_SANDBOX_KEY is not valid base64") from None
+    if len(key) != nacl.secret.SecretBox.KEY_SIZE:
+        raise KeyError_(f"PROPOPS_SANDBOX_KEY must be base64 of 32 bytes, got {len(key)} bytes")
+    return key
+
+
+def load_or_create_key(data_dir: Path | None, env_value: str | None) -> bytes:
+    """PROPOPS_SANDBOX_KEY wins; else the data dir's key file (made once, mode 0600); else a fresh key."""
+    if env_value:
+        return parse_key(env_value)
+    if data_dir is None:
+        return nacl.utils.random(nacl.secret.SecretBox.KEY_SIZE)
+    path = data_dir / KEY_FILE
+    if path.exists():
+        return parse_key(path.read_text())
+    key = nacl.utils.random(nacl.secret.SecretBox.KEY_SIZE)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(base64.b64encode(key).decode() + "\n")
+    return key
+
+
+class Cipher:
+    def __init__(self, key: bytes):
+        self._box = nacl.secret.SecretBox(key)
+        self._key = key
+        self._plain: dict[str, str] = {}
+
+    def encrypt(self, value: str) -> str:
+        token = PREFIX + base64.b64encode(self._box.encrypt(value.encode())).decode()
+        if len(self._plain) < _CACHE_MAX:
+            self._plain[token] = value
+        return token
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._plain[token]
+        except KeyError:
+            pass
+        if not token.startswith(PREFIX):
+            raise ValueError("not an encrypted value")
+        value = self._box.decrypt(base64.b64decode(token[len(PREFIX) :])).decode()
+        if len(self._plain) < _CACHE_MAX:
+            self._plain[token] = value
+        return value
+
+    def check(self, token: str) -> bool:
+        """True when this key opens `token` (used to refuse a wrong key at startup)."""
+        try:
+            self._box.decrypt(base64.b64decode(token[len(PREFIX) :]))
+        except (nacl.exceptions.CryptoError, ValueError, binascii.Error):
+            return False
+        return True
+
+    def blind_index(self, value: str) -> str:
+        """A keyed hash for exact-match lookups (login by e-mail) without storing the plaintext."""
+        return nacl.hash.blake2b(value.strip().lower().encode(), key=self._key, digest_size=16).decode()

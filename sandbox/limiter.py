@@ -1,0 +1,63 @@
+"""Rate limiting per IP and per account, as PropOps documents it: fixed windows, counted for real.
+
+Each key (``ip:127.0.0.1``, ``user:3``) has a counter for the current window. `hit()` counts one request
+and says whether it is allowed, how many remain and when the window resets (a Unix timestamp, as the
+``X-RateLimit-Reset`` header wants). Windows use real time, not the sandbox clock: ``Retry-After`` is a
+promise about real seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Verdict:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # Unix time when the window ends
+
+    def headers(self) -> dict[str, str]:
+        out = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset),
+        }
+        if not self.allowed:
+            out["Retry-After"] = str(max(1, math.ceil(self.reset - time.time())))
+        return out
+
+
+class Limiter:
+    def __init__(self, limit: int, window: float = 60.0):
+        self.limit = limit
+        self.window = window
+        self._counts: dict[str, tuple[int, int]] = {}  # key -> (window number, requests in it)
+
+    def hit(self, key: str) -> Verdict:
+        now = time.time()
+        number = int(now // self.window)
+        seen_in, count = self._counts.get(key, (number, 0))
+        if seen_in != number:
+            count = 0
+            if len(self._counts) > 50_000:  # forget old windows so the map stays small
+                self._counts = {k: v for k, v in self._counts.items() if v[0] == number}
+        count += 1
+        self._counts[key] = (number, count)
+        reset = int((number + 1) * self.window)
+        return Verdict(count <= self.limit, self.limit, max(0, self.limit - count), reset)
+
+    def reset(self) -> None:
+        self._counts.clear()
+
+
+def tighter(a: Verdict, b: Verdict | None) -> Verdict:
+    """The verdict the client should see: refused if either refuses, else the one with less left."""
+    if b is None:
+        return a
+    if a.allowed != b.allowed:
+        return a if not a.allowed else b
+    return a if a.remaining <= b.remaining else b

@@ -1,0 +1,1 @@
+"""Resource groups: one module per documented group, each with one `ENDPOINTS` table."""

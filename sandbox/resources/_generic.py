@@ -1,0 +1,85 @@
+"""Generic handlers: list (filters, free-text search, paging, scoping) and get-by-uuid for any table.
+
+A resource group describes its table once with `Resource`, then its endpoint rows point at
+`list_handler(resource)` and `get_handler(resource)`. Custom handlers are for behaviour the docs define.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..endpoints import Call, Handler
+from ..envelope import listing, not_found, ok
+from ..store import Row
+
+Predicate = Callable[[Row], bool]
+
+
+def same_org(call: Call) -> Predicate:
+    org = call.principal.org_id if call.principal else None
+    return lambda row: row.get("org_id") == org
+
+
+def everyone(call: Call) -> Predicate:
+    return lambda row: True
+
+
+@dataclass(frozen=True)
+class Resource:
+    table: str
+    noun: str  # for messages: "Job not found"
+    serialize: Callable[[Call, Row], Row]  # raw stored row -> response object
+    visible: Callable[[Call], Predicate] = same_org
+    search: tuple[str, ...] = ()  # plaintext fields the `search` parameter looks in
+    filters: tuple[str, ...] = ()  # parameters that must equal the row field of the same name
+    flags: tuple[tuple[str, str], ...] = ()  # (boolean parameter, numeric field): true → field > 0
+
+
+def matcher(resource: Resource, call: Call) -> Predicate:
+    """One predicate for the caller's scope plus every filter given in this request."""
+    p = call.params
+    checks: list[Predicate] = [resource.visible(call)]
+    for name in resource.filters:
+        if p.get(name) is not None:
+            checks.append(lambda r, f=name, v=p[name]: r.get(f) == v)
+    for name, field in resource.flags:
+        if p.get(name) is not None:
+            checks.append(lambda r, f=field, want=p[name]: (r.get(f) or 0) > 0 if want else not r.get(f))
+    needle = (p.get("search") or "").strip().lower()
+    if needle and resource.search:
+        fields = resource.search
+        checks.append(lambda r: any(needle in str(r.get(f) or "").lower() for f in fields))
+    if len(checks) == 1:
+        return checks[0]
+    return lambda r: all(check(r) for check in checks)
+
+
+def page(call: Call, rows: list[Any]) -> list[Any]:
+    offset, limit = call.params.get("offset", 0), call.params.get("limit", 50)
+    return rows[offset : offset + limit]
+
+
+def list_handler(resource: Resource) -> Handler:
+    async def handler(call: Call) -> dict[str, Any]:
+        rows = call.sandbox.store.select(resource.table, matcher(resource, call))
+        return listing([resource.serialize(call, r) for r in page(call, rows)], len(rows))
+
+    return handler
+
+
+def find_visible(call: Call, resource: Resource, uuid: str) -> Row:
+    """The stored row with this uuid if the caller may see it; 404 otherwise — another organisation's
+    record answers exactly like a missing one (errors guide)."""
+    row = call.sandbox.store.raw_by_uuid(resource.table, uuid)
+    if row is None or not resource.visible(call)(row):
+        raise not_found(resource.noun)
+    return row
+
+
+def get_handler(resource: Resource, param: str = "uuid") -> Handler:
+    async def handler(call: Call) -> dict[str, Any]:
+        return ok(resource.serialize(call, find_visible(call, resource, call.params[param])))
+
+    return handler

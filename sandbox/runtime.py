@@ -1,0 +1,87 @@
+"""The running sandbox: settings, clock, store, auth and limiter, assembled once at start-up.
+
+Start-up either loads the data dir (checking the key opens it) or seeds a fresh dataset from
+fixtures/ and, with a data dir, writes it to disk before the first request.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ._paths import SCENARIOS
+from .auth import Auth
+from .clock import Clock, iso
+from .crypto import Cipher, KeyError_, load_or_create_key
+from .limiter import Limiter
+from .settings import Settings
+from .storage import StorageError
+from .store import Store
+
+DEMO_PASSWORD = "sandbox"
+_KEY_CHECK = "propops-sandbox key check"
+
+
+class StartupError(RuntimeError):
+    """A reason the sandbox cannot start, said in one line."""
+
+
+class Sandbox:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.started = time.monotonic()
+        if not (SCENARIOS / f"{settings.scenario}.toml").is_file():
+            known = sorted(p.stem for p in SCENARIOS.glob("*.toml"))
+            raise StartupError(f"unknown scenario {settings.scenario!r} (known: {', '.join(known)})")
+        try:
+            key = load_or_create_key(settings.data_dir, settings.key)
+            self.store = Store(Cipher(key), settings.data_dir, settings.seed)
+        except (KeyError_, StorageError) as exc:
+            raise StartupError(str(exc)) from None
+        except OSError as exc:
+            raise StartupError(f"data dir {settings.data_dir}: {exc.strerror or exc}") from None
+        meta = self.store.meta()
+        if meta and not self.store.cipher.check(meta.get("key_check", "")):
+            raise StartupError(
+                f"the encryption key does not open the data in {settings.data_dir} "
+                "(set PROPOPS_SANDBOX_KEY to the key it was created with, or use a new data dir)"
+            )
+        self.clock = Clock(settings.clock_start)
+        self.auth = Auth(self.store, self.clock, settings.seed, csrf_single_use=settings.csrf_single_use)
+        self.limiter = Limiter(settings.rate_limit, settings.rate_window)
+        if not meta:
+            self._seed()
+
+    def _seed(self) -> None:
+        from . import seed as seeding  # Faker is imported only when a dataset is built
+
+        s = self.settings
+        try:
+            dataset = seeding.build(seed=s.seed, clock_start=self.clock.start, jobs=s.jobs, recipe=s.recipe)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
+        for table, rows in dataset.items():
+            if table == "users":
+                rows = [self.auth.prepare_user(r) for r in rows]
+            self.store.insert_many(table, rows)
+        self.store.set_meta(
+            key_check=self.store.cipher.encrypt(_KEY_CHECK),
+            seed=s.seed,
+            recipe=s.recipe,
+            clock_start=iso(self.clock.start),
+            jobs=len(dataset.get("jobs", ())),
+        )
+        try:
+            self.store.flush()
+        except OSError as exc:
+            raise StartupError(f"cannot write to data dir {s.data_dir}: {exc.strerror or exc}") from None
+
+    def demo_accounts(self) -> list[dict[str, str]]:
+        types = {r["ID"]: r["name"] for r in self.store.select("account_types")}
+        out = []
+        for row in self.store.select("users", lambda r: r["ID"] <= 6):
+            user = self.store.reveal("users", row)
+            out.append({"email": user["email"], "account_type": types[user["account_type_id"]], "role": user["role"]})
+        return out
+
+    def uptime(self) -> int:
+        return int(time.monotonic() - self.started)

@@ -1,0 +1,235 @@
+"""The store: every read and write of sandbox state goes through here.
+
+Layers, as in TinyDB: `Store` (records, ids, uuids, encryption, timing) → TinyDB tables → the storage in
+`storage.py` (memory + atomic file). Handlers never touch TinyDB.
+
+Concurrency: all store calls are synchronous and the server runs one event loop, so a handler that reads
+and then writes without an ``await`` in between cannot interleave with another request — the event loop
+is the write lock. `commit()` is the one await: it persists a consistent snapshot (serialised on the
+loop, written in a worker thread) and an `asyncio.Lock` keeps two snapshots from racing. A write request
+answers only after its snapshot is on disk, so an acknowledged write survives a crash.
+
+Encryption: the fields in `ENCRYPTED` hold SecretBox ciphertext in the database (and so on disk).
+`get()`/`find()`/`reveal()` return decrypted copies; `select()` returns raw rows for filtering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hashlib
+import time
+import uuid as uuidlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from tinydb.table import Document
+
+from .crypto import Cipher
+from .storage import SandboxDB, open_database
+
+Row = dict[str, Any]
+
+# Fields PropOps documents as encrypted at rest (jobs guide, tenants guide, users guide, case notes).
+ENCRYPTED: dict[str, tuple[str, ...]] = {
+    "jobs": ("private_contact_name", "private_contact_email", "access_details"),
+    "users": ("first_name", "last_name", "email"),
+    "agents": ("first_name", "last_name", "email"),
+    "contractors": ("first_name", "last_name", "email"),
+    "tenants": ("tenant_name", "tenant_email", "tenant_number_primary", "tenant_number_work"),
+    "case_notes": ("message",),
+}
+
+_db_time: contextvars.ContextVar[list[float]] = contextvars.ContextVar("db_time")
+
+
+def start_timer() -> list[float]:
+    """Begin counting store time for the current request; returns the accumulator."""
+    acc = [0.0]
+    _db_time.set(acc)
+    return acc
+
+
+def _timed(fn: Callable) -> Callable:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            acc = _db_time.get(None)
+            if acc is not None:
+                acc[0] += time.perf_counter() - t0
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+class Store:
+    def __init__(self, cipher: Cipher, data_dir: Path | None = None, seed: int = 0):
+        self.cipher = cipher
+        self.seed = seed
+        self.db: SandboxDB = open_database(data_dir)
+        self.persistent = data_dir is not None
+        self._lock = asyncio.Lock()
+        self._uuids: dict[str, dict[str, int]] = {}
+        self._next: dict[str, int] = {}
+        for name in self.db.storage.read():
+            self._index(name)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _raw(self, table: str) -> dict[str, Row]:
+        return self.db.storage.read().get(table, {})
+
+    def raw(self, table: str, id_: int | None) -> Row | None:
+        """The stored row itself (read-only; encrypted fields are ciphertext). For joins."""
+        return None if id_ is None else self._raw(table).get(str(id_))
+
+    def raw_by_uuid(self, table: str, uuid: str) -> Row | None:
+        return self.raw(table, self._uuids.get(table, {}).get(uuid))
+
+    @_timed
+    def get(self, table: str, id_: int | None) -> Row | None:
+        row = self.raw(table, id_)
+        return None if row is None else self.reveal(table, row)
+
+    @_timed
+    def find(self, table: str, uuid: str) -> Row | None:
+        id_ = self._uuids.get(table, {}).get(uuid)
+        return None if id_ is None else self.reveal(table, self._raw(table)[str(id_)])
+
+    @_timed
+    def select(self, table: str, keep: Callable[[Row], bool] | None = None) -> list[Row]:
+        """Raw rows in id order, optionally filtered. Do not mutate them."""
+        rows = self._raw(table).values()
+        return list(rows) if keep is None else [r for r in rows if keep(r)]
+
+    def reveal(self, table: str, row: Row) -> Row:
+        """A decrypted copy of a raw row."""
+        out = dict(row)
+        for name in ENCRYPTED.get(table, ()):
+            value = out.get(name)
+            if isinstance(value, str):
+                out[name] = self.cipher.decrypt(value)
+        return out
+
+    def count(self, table: str) -> int:
+        return len(self._raw(table))
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _seal(self, table: str, row: Row) -> Row:
+        out = dict(row)
+        for name in ENCRYPTED.get(table, ()):
+            value = out.get(name)
+            if isinstance(value, str):
+                out[name] = self.cipher.encrypt(value)
+        return out
+
+    def next_id(self, table: str) -> int:
+        # Like an auto-increment column: ids of deleted rows are never handed out again.
+        return max(self._next.get(table, 1), self.meta().get("next_ids", {}).get(table, 1))
+
+    def new_uuid(self) -> str:
+        """A uuid derived from the seed and a persisted serial: replayable, and unique across restarts."""
+        serial = self.meta().get("serial", 0) + 1
+        self.set_meta(serial=serial)
+        digest = hashlib.sha256(f"propops-sandbox:{self.seed}:uuid:{serial}".encode()).digest()
+        return str(uuidlib.UUID(bytes=digest[:16], version=4))
+
+    @_timed
+    def insert(self, table: str, row: Row) -> Row:
+        """Insert a plaintext row; gives it an ``ID`` and ``uuid`` when it has none. Returns the row."""
+        row = dict(row)
+        if row.get("ID") is None:
+            row = {"ID": self.next_id(table), **row}
+        if "uuid" in row and row["uuid"] is None:
+            row["uuid"] = self.new_uuid()
+        self.db.table(table).insert(Document(self._seal(table, row), doc_id=row["ID"]))
+        self._add(table, row)
+        self.set_meta(next_ids={**self.meta().get("next_ids", {}), table: self._next[table]})
+        return row
+
+    @_timed
+    def insert_many(self, table: str, rows: Iterable[Row]) -> None:
+        """Bulk load (seeding): one table write for all rows."""
+        sealed = {str(r["ID"]): self._seal(table, r) for r in rows}
+        data = self.db.storage.read()
+        data.setdefault(table, {}).update(sealed)
+        self.db.storage.write(data)
+        self.db.table(table).clear_cache()
+        self._index(table)
+
+    @_timed
+    def update(self, table: str, id_: int, changes: Row) -> Row:
+        """Apply `changes` (plaintext) to one row; returns the decrypted result."""
+        self.db.table(table).update(self._seal(table, changes), doc_ids=[id_])
+        return self.reveal(table, self._raw(table)[str(id_)])
+
+    @_timed
+    def delete(self, table: str, ids: Iterable[int]) -> int:
+        ids = list(ids)
+        if not ids:
+            return 0
+        raw = self._raw(table)
+        index = self._uuids.get(table)
+        if index is not None:
+            for id_ in ids:
+                row = raw.get(str(id_))
+                if row is not None:
+                    index.pop(row.get("uuid"), None)
+        return len(self.db.table(table).remove(doc_ids=[i for i in ids if str(i) in raw]))
+
+    def delete_where(self, table: str, field: str, values: Iterable[Any]) -> int:
+        wanted = set(values)
+        return self.delete(table, [r["ID"] for r in self.select(table, lambda r: r.get(field) in wanted)])
+
+    # -- indexes ---------------------------------------------------------------------------------
+
+    def _index(self, table: str) -> None:
+        raw = self._raw(table)
+        self._uuids[table] = {r["uuid"]: r["ID"] for r in raw.values() if r.get("uuid")}
+        self._next[table] = max((int(k) for k in raw), default=0) + 1
+
+    def _add(self, table: str, row: Row) -> None:
+        if row.get("uuid"):
+            self._uuids.setdefault(table, {})[row["uuid"]] = row["ID"]
+        self._next[table] = max(self._next.get(table, 1), row["ID"] + 1)
+
+    # -- meta and persistence --------------------------------------------------------------------
+
+    def meta(self) -> Row:
+        return self._raw("_meta").get("1", {})
+
+    def set_meta(self, **values: Any) -> None:
+        if self._raw("_meta"):
+            self.db.table("_meta").update(values, doc_ids=[1])
+        else:
+            self.db.table("_meta").insert(Document(values, doc_id=1))
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.meta()
+
+    async def commit(self) -> None:
+        """Persist pending writes (no-op in memory mode or when nothing changed)."""
+        storage = self.db.storage
+        if not self.persistent or not storage.dirty:
+            return
+        async with self._lock:
+            if not storage.dirty:  # another request's snapshot already covered our writes
+                return
+            blob = storage.snapshot()
+            try:
+                await asyncio.to_thread(storage.persist, blob)
+            except BaseException:
+                storage.dirty = True
+                raise
+
+    def flush(self) -> None:
+        """Synchronous persist, for startup and shutdown."""
+        storage = self.db.storage
+        if self.persistent and storage.dirty:
+            storage.persist(storage.snapshot())

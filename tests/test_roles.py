@@ -1,0 +1,38 @@
+"""Every read endpoint for every demo account: 200 where the role holds the endpoint's key, else 403."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ACCOUNTS, JOB_1001, assert_envelope_headers
+
+from sandbox.app import routes
+from sandbox.auth import load_catalogue, load_roles
+
+ROLES = load_roles(load_catalogue())
+ROLE_OF = {
+    "admin@sandbox.propops.test": "SysOps", "staff@sandbox.propops.test": "Staff",
+    "agent@sandbox.propops.test": "Agent", "contractor@sandbox.propops.test": "Contractor",
+    "api@sandbox.propops.test": "API", "admin@other.propops.test": "SysOps",
+}
+READS = [row for row in routes().rows if row.method == "GET" and row.auth == "required"]
+SAMPLE = {"uuid": JOB_1001}
+
+
+@pytest.mark.parametrize("email", ACCOUNTS)
+def test_each_role_gets_exactly_the_reads_its_keys_allow(server, email):
+    keys = ROLES[ROLE_OF[email]]["keys"]
+    with server.client(email, csrf=False) as client:
+        for row in READS:
+            params = {"action": row.actions[0]} if row.actions else {}
+            params |= {p.name: SAMPLE[p.name] for p in row.params if p.required and p.name in SAMPLE}
+            r = client.get(row.path, params=params)
+            assert_envelope_headers(r)
+            allowed = row.permission is None or row.permission in keys
+            if not allowed:
+                assert r.status_code == 403, (row.path, params, r.text)
+            elif "uuid" in params and email == "admin@other.propops.test":
+                assert r.status_code == 404, (row.path, r.text)  # job 1001 is another organisation's
+            elif "uuid" in params and email == "contractor@sandbox.propops.test":
+                assert r.status_code == 200, (row.path, r.text)  # job 1001 is assigned to contractor 20
+            else:
+                assert r.status_code == 200, (row.path, params, r.text)
