@@ -30,7 +30,10 @@ from .runtime import Sandbox
 
 log = logging.getLogger("sandbox")
 
-MAX_BODY = 2 * 1024 * 1024  # JSON and urlencoded bodies; uploads have their own cap
+MAX_BODY = 2 * 1024 * 1024  # JSON and urlencoded bodies
+MAX_UPLOAD = 20 * 1024 * 1024  # "Maximum 20 MB per file" (jobs guide)
+_MULTIPART_SLACK = 256 * 1024  # room for the other form fields and part headers
+TOO_LARGE_UPLOAD = f"Upload too large: files may be at most {MAX_UPLOAD // (1024 * 1024)} MB"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -43,7 +46,7 @@ class ApiApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         db = store_mod.start_timer()
-        request = Request(scope, receive)
+        request = Request(scope, _capped(receive, MAX_UPLOAD + _MULTIPART_SLACK))
         limiter = self.sandbox.limiter
         verdict = limiter.hit("ip:" + (request.client.host if request.client else "-"))
         try:
@@ -171,7 +174,28 @@ async def _read_body(request: Request) -> dict[str, Any]:
     return parsed
 
 
+def _capped(receive: Receive, cap: int) -> Receive:
+    """Count body bytes as they arrive and stop at `cap`, so an oversized upload is refused without
+    reading it all (a declared Content-Length over the cap is refused before reading anything)."""
+    seen = 0
+
+    async def capped() -> Any:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > cap:
+                raise ApiError(413, TOO_LARGE_UPLOAD)
+        return message
+
+    return capped
+
+
 async def _read_form(request: Request, ctype: str) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    limit = MAX_UPLOAD + _MULTIPART_SLACK if ctype.startswith("multipart") else MAX_BODY
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, TOO_LARGE_UPLOAD if ctype.startswith("multipart") else "Request body too large")
     try:
         form = await request.form(max_files=10, max_fields=1000)
     except (MultiPartException, ValueError) as exc:  # python-multipart's errors are ValueErrors

@@ -15,11 +15,30 @@ from starlette.types import Receive, Scope, Send
 from . import control
 from .api import ApiApp
 from .endpoints import Routes
-from .resources import auth, jobs, reference, security, system, users
+from .resources import (
+    amendments,
+    approvals,
+    auth,
+    case_notes,
+    documents,
+    job_actions,
+    job_history,
+    jobs,
+    photos,
+    pins,
+    recalls,
+    reference,
+    remedials,
+    security,
+    sla,
+    system,
+    users,
+)
 from .runtime import Sandbox
 from .settings import Settings
 
-GROUPS = (auth, security, users, system, jobs, reference)
+GROUPS = (auth, security, users, system, jobs, job_history, job_actions, reference, case_notes, photos, documents,
+          recalls, amendments, approvals, pins, remedials, sla)
 
 
 def routes() -> Routes:

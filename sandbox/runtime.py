@@ -10,6 +10,7 @@ import time
 
 from ._paths import SCENARIOS
 from .auth import Auth
+from .blobs import Blobs
 from .clock import Clock, iso
 from .crypto import Cipher, KeyError_, load_or_create_key
 from .limiter import Limiter
@@ -48,6 +49,7 @@ class Sandbox:
         self.clock = Clock(settings.clock_start)
         self.auth = Auth(self.store, self.clock, settings.seed, csrf_single_use=settings.csrf_single_use)
         self.limiter = Limiter(settings.rate_limit, settings.rate_window)
+        self.blobs = Blobs(settings.data_dir)
         if not meta:
             self._seed()
 

@@ -109,7 +109,17 @@ def build(seed: int = 42, clock_start: datetime | None = None, jobs: int | None 
     if jobs is not None and (type(jobs) is not int or not 1 <= jobs <= MAX_JOBS):  # bool is no count
         raise ValueError(f"jobs must be an int from 1 to {MAX_JOBS:,}, not {jobs!r}")
     clock = int(clock_start.astimezone(UTC).timestamp())
-    return _World(seed, clock, load_recipe(recipe), jobs).build()
+    tables = _World(seed, clock, load_recipe(recipe), jobs).build()
+    # Records that hang off jobs (files, notes) are seeded by their own modules, after the jobs.
+    from . import seed_media, seed_notes
+
+    for extension in (seed_media, seed_notes):
+        tables.update(extension.build(tables, seed, clock_start.astimezone(UTC)))
+    # The remedials example of the jobs guide: job 1055 is a follow-on of job 1001.
+    tables["remedials"] = [{"ID": 1, "uuid": "550e8400-e29b-41d4-a716-446655449001", "org_id": 1, "job_id": 1001,
+                            "remedial_job_id": 1055, "reason": "Parts replacement after the boiler service",
+                            "created_by": 7, "created_at": "2024-06-15T09:00:00Z"}]
+    return tables
 
 
 class _World:

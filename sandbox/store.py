@@ -39,6 +39,8 @@ ENCRYPTED: dict[str, tuple[str, ...]] = {
     "contractors": ("first_name", "last_name", "email"),
     "tenants": ("tenant_name", "tenant_email", "tenant_number_primary", "tenant_number_work"),
     "case_notes": ("message",),
+    "emails": ("to", "body"),
+    "job_commits": ("changes",),  # a JSON text of {field: [old, new]}: it can hold any job field
 }
 
 _db_time: contextvars.ContextVar[list[float]] = contextvars.ContextVar("db_time")
@@ -144,7 +146,7 @@ class Store:
         """Insert a plaintext row; gives it an ``ID`` and ``uuid`` when it has none. Returns the row."""
         row = dict(row)
         if row.get("ID") is None:
-            row = {"ID": self.next_id(table), **row}
+            row = {**row, "ID": self.next_id(table)}
         if "uuid" in row and row["uuid"] is None:
             row["uuid"] = self.new_uuid()
         self.db.table(table).insert(Document(self._seal(table, row), doc_id=row["ID"]))

@@ -17,6 +17,12 @@ from sandbox.auth import load_catalogue, load_roles
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared" / "propops-api" / "endpoints.json"
 DOCUMENTED = json.loads((SHARED if SHARED.exists() else HERE / "reference" / "endpoints.json").read_text())["endpoints"]
+# Documented on pages the endpoint list does not cover: the calendar reference (index.json) and the SLA
+# guide (help.propops.app/api/sla).
+DOCUMENTED += [
+    {"method": "GET", "path": "/api/calendar-jobs", "permission": None, "actions": []},
+    {"method": "GET", "path": "/api/sla-breached-jobs", "permission": "api.sla.breached_jobs.read", "actions": []},
+]
 BY_KEY = {(e["method"], e["path"]): e for e in DOCUMENTED}
 ROWS = routes().rows
 # Where endpoints.json has no key but the group's reference page names one (README, fidelity notes).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from .. import history
 from ..auth import AGENT
 from ..endpoints import Call, Endpoint, Param, paging
 from ..envelope import ApiError, bad_param, ok
@@ -148,12 +149,23 @@ JOBS = Resource(
 )
 
 
-def writable(call: Call, uuid: str) -> Row:
-    """The job if the caller may change it: visible (else 404) and not archived (else 403)."""
-    job = find_visible(call, JOBS, uuid)
-    if job["status_id"] == ARCHIVED:
+def load_job(call: Call, key: str | int, *, write: bool = False) -> Row:
+    """The stored job with this uuid (str) or ID (int) if the caller may see it, else 404 — the one
+    lookup every job sub-resource uses. With `write`, an archived job is 403: archived jobs are
+    read-only everywhere (jobs guide)."""
+    if isinstance(key, int):
+        job = call.sandbox.store.raw("jobs", key)
+        if job is None or not call.principal.sees_job(job):
+            raise ApiError(404, "Job not found")
+    else:
+        job = find_visible(call, JOBS, key)
+    if write and job["status_id"] == ARCHIVED:
         raise ApiError(403, f"Job {job['job_ref']} is archived and read-only")
     return job
+
+
+def writable(call: Call, uuid: str) -> Row:
+    return load_job(call, uuid, write=True)
 
 
 def _check_references(call: Call, values: dict[str, Any]) -> Row | None:
@@ -240,8 +252,7 @@ async def update(call: Call) -> dict[str, Any]:
         changes["tenants_ids"] = []
     if address is not None:
         changes["branch_id"] = address["branch_id"]
-    changes["updated_at"] = call.sandbox.clock.iso()
-    store.update("jobs", job["ID"], changes)
+    history.apply(store, call.sandbox.clock.iso(), job, changes, user_id=call.principal.user_id)
     return ok()
 
 
