@@ -64,6 +64,8 @@ class ApiApp:
                 request.method, request.url.path, type(exc).__name__, exc, frame.filename, frame.lineno,
             )
             response = JSONEnvelope({"success": False, "error": SERVER_ERROR}, status_code=500)
+        finally:
+            await request.close()  # closes spooled upload files, whatever happened
         headers = response.headers
         for name, value in verdict.headers().items():
             headers[name] = value
@@ -114,6 +116,10 @@ class ApiApp:
         if None in actions:
             return actions[None], None
         action = raw.get("action")
+        if action is None or action == "":
+            default = self.routes.defaults.get((path, method))
+            if default is not None:
+                return default, default.actions[0]
         if not isinstance(action, str) or not action:
             raise bad_param("action", "one of " + self.routes.action_lists[(path, method)])
         endpoint = actions.get(action)

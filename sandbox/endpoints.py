@@ -72,6 +72,7 @@ class Endpoint:
     params: tuple[Param, ...] = ()
     status: int = 200
     summary: str = ""
+    default: bool = False  # serves requests that give no `action` (create without action, as documented)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -81,6 +82,7 @@ class Endpoint:
             "permission": self.permission,
             "csrf": self.csrf,
             "auth": self.auth,
+            "default_action": self.actions[0] if self.default else None,
             "summary": self.summary,
             "params": [
                 {"name": p.name, "type": p.type, "required": p.required}
@@ -110,6 +112,7 @@ class Routes:
     def __init__(self, rows: Iterable[Endpoint]):
         self.rows: list[Endpoint] = list(rows)
         self.by_path: dict[str, dict[str, dict[str | None, Endpoint]]] = {}
+        self.defaults: dict[tuple[str, str], Endpoint] = {}
         for row in self.rows:
             methods = self.by_path.setdefault(row.path, {})
             actions = methods.setdefault(row.method, {})
@@ -117,6 +120,10 @@ class Routes:
                 if key in actions:
                     raise ValueError(f"two endpoint rows for {row.method} {row.path} action={key}")
                 actions[key] = row
+            if row.default:
+                if not row.actions or (row.path, row.method) in self.defaults:
+                    raise ValueError(f"{row.method} {row.path}: one default row, and it must have an action")
+                self.defaults[(row.path, row.method)] = row
         # Error messages list the valid actions; compute them once.
         self.action_lists = {
             (path, method): ", ".join(sorted(k for k in actions if k is not None))

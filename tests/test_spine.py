@@ -54,7 +54,7 @@ def test_unknown_paths_and_methods_answer_in_the_envelope(anon, method, path, st
 
 
 def test_missing_and_unknown_action_are_400_naming_action(admin):
-    assert_error(admin.get("/api/jobs/manage"), 400, "action", "get, list")
+    assert_error(admin.get("/api/jobs/manage"), 400, "action", "get, get_assignment_notification_state", "list")
     assert_error(admin.get("/api/jobs/manage", params={"action": "explode"}), 400, "action", "'explode'")
     assert_error(admin.post("/api/jobs/manage", json={"action": 7}), 400, "action")
 
