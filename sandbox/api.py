@@ -19,7 +19,7 @@ from typing import Any
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from . import store as store_mod
@@ -54,7 +54,11 @@ class ApiApp:
                 raise _rate_limited()
             response, verdict = await self._handle(request, verdict)
         except ApiError as exc:
-            response = JSONEnvelope(exc.body(), status_code=exc.status, headers=exc.headers)
+            endpoint = scope.get("sandbox.endpoint")
+            if endpoint is not None and endpoint.errors == "text":
+                response = PlainTextResponse(exc.error, status_code=exc.status, headers=exc.headers)
+            else:
+                response = JSONEnvelope(exc.body(), status_code=exc.status, headers=exc.headers)
         except ClientDisconnect:
             return
         except Exception as exc:  # the one place unexpected errors are caught
@@ -74,10 +78,10 @@ class ApiApp:
         await response(scope, receive, send)
 
     async def _handle(self, request: Request, verdict: Any) -> tuple[Response, Any]:
-        method, path = request.method, request.url.path
-        methods = self.routes.by_path.get(path)
+        method, url_path = request.method, request.url.path
+        methods, path, path_params = self.routes.match(url_path)
         if methods is None:
-            raise ApiError(404, f"Endpoint not found: {method} {path}")
+            raise ApiError(404, f"Endpoint not found: {method} {url_path}")
         actions = methods.get(method)
         if actions is None:
             allowed = ", ".join(sorted(methods))
@@ -87,7 +91,9 @@ class ApiApp:
         body = await _read_body(request) if method in _WRITES else {}
         query = _query(request)
         raw = {**query, **body} if method in _WRITES else query
+        raw.update(path_params)
         endpoint, action = self._pick(actions, raw, method, path)
+        request.scope["sandbox.endpoint"] = endpoint
 
         principal = None
         if endpoint.auth != "none":

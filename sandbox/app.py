@@ -18,6 +18,7 @@ from .endpoints import Routes
 from .resources import (
     amendments,
     approvals,
+    attachments,
     auth,
     case_notes,
     documents,
@@ -38,7 +39,7 @@ from .runtime import Sandbox
 from .settings import Settings
 
 GROUPS = (auth, security, users, system, jobs, job_history, job_actions, reference, case_notes, photos, documents,
-          recalls, amendments, approvals, pins, remedials, sla)
+          recalls, amendments, approvals, pins, remedials, sla, attachments)
 
 
 def routes() -> Routes:
@@ -61,7 +62,7 @@ class SandboxApp:
         self.other = Starlette(routes=control.routes(sandbox, self.routes), lifespan=lifespan)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+        if scope["type"] == "http" and scope["path"].startswith(("/api/", "/attachment/")):
             await self.api(scope, receive, send)
         else:
             await self.other(scope, receive, send)

@@ -73,6 +73,7 @@ class Endpoint:
     status: int = 200
     summary: str = ""
     default: bool = False  # serves requests that give no `action` (create without action, as documented)
+    errors: str = "json"  # "text": plain-text error bodies, as the docs give for /attachment/ downloads
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -124,12 +125,28 @@ class Routes:
                 if not row.actions or (row.path, row.method) in self.defaults:
                     raise ValueError(f"{row.method} {row.path}: one default row, and it must have an action")
                 self.defaults[(row.path, row.method)] = row
+        # Paths with {placeholders} (only outside /api/) are matched by pattern after the dict misses.
+        self.templates = [
+            (re.compile("^" + re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$"), path)
+            for path in self.by_path if "{" in path
+        ]
         # Error messages list the valid actions; compute them once.
         self.action_lists = {
             (path, method): ", ".join(sorted(k for k in actions if k is not None))
             for path, methods in self.by_path.items()
             for method, actions in methods.items()
         }
+
+    def match(self, path: str) -> tuple[dict[str, dict[str | None, Endpoint]] | None, str, dict[str, str]]:
+        """(methods, table path, path parameters): a dict hit, or a pattern match for templated paths."""
+        methods = self.by_path.get(path)
+        if methods is not None or not self.templates:
+            return methods, path, {}
+        for pattern, template in self.templates:
+            found = pattern.match(path)
+            if found:
+                return self.by_path[template], template, found.groupdict()
+        return None, path, {}
 
     def describe(self) -> list[dict[str, Any]]:
         return [row.describe() for row in sorted(self.rows, key=lambda r: (r.path, r.method, r.actions))]

@@ -40,8 +40,8 @@ ENCRYPTED: dict[str, tuple[str, ...]] = {
     "tenants": ("tenant_name", "tenant_email", "tenant_number_primary", "tenant_number_work"),
     "case_notes": ("message",),
     "emails": ("to", "body"),
-    "job_commits": ("changes",),
-    "amend_requests": ("current_value", "requested_value"),  # any amendable field, access_details included  # a JSON text of {field: [old, new]}: it can hold any job field
+    "job_commits": ("changes",),  # a JSON text of {field: [old, new]}: it can hold any job field
+    "amend_requests": ("current_value", "requested_value"),  # any amendable field, access_details included
 }
 
 _db_time: contextvars.ContextVar[list[float]] = contextvars.ContextVar("db_time")

@@ -25,8 +25,12 @@ def test_each_role_gets_exactly_the_reads_its_keys_allow(server, email):
         for row in READS:
             params = {"action": row.actions[0]} if row.actions else {}
             params |= {p.name: SAMPLE[p.name] for p in row.params if p.name in SAMPLE}
-            r = client.get(row.path, params=params)
-            assert_envelope_headers(r)
+            path = row.path.format(**SAMPLE)
+            if row.errors == "text":  # /attachment/: plain-text errors, the headers all the same
+                params.pop("uuid", None)
+            r = client.get(path, params=params)
+            if row.errors == "json":
+                assert_envelope_headers(r)
             allowed = row.permission is None or row.permission in keys
             if not allowed:
                 assert r.status_code == 403, (row.path, params, r.text)
