@@ -11,6 +11,7 @@ or an unusable data dir is one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import NoReturn
 
 USAGE_ERROR = 2
+_LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--scenario", help="scenario name (PROPOPS_SANDBOX_SCENARIO, default 'default')")
     serve.add_argument("--clock-start", help="ISO time the seeded data is anchored to (default: now)")
     serve.add_argument("--jobs", type=int, help="number of jobs in the main organisation (default 200)")
-    serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"],
+    serve.add_argument("--log-level", choices=_LOG_LEVELS,
                        help="log level (PROPOPS_SANDBOX_LOG_LEVEL, default info)")
     listing = commands.add_parser("endpoints", help="list every implemented endpoint")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -90,6 +92,15 @@ def _serve(ns: argparse.Namespace) -> None:
         )
     except ValueError as exc:
         fail(str(exc))
+    # The range check above sees only --port; PROPOPS_SANDBOX_PORT=99999 used to slip through (and
+    # uvicorn then listened on 99999 % 65536 while announcing 99999).
+    if not 0 <= settings.port <= 65535:
+        fail(f"PROPOPS_SANDBOX_PORT={settings.port} is not a port number")
+    # argparse checks --log-level's choices; PROPOPS_SANDBOX_LOG_LEVEL=loud used to end in a traceback
+    # (and uvicorn knows only lower-case names, so INFO did too).
+    settings = dataclasses.replace(settings, log_level=settings.log_level.lower())
+    if settings.log_level not in _LOG_LEVELS:
+        fail(f"PROPOPS_SANDBOX_LOG_LEVEL={settings.log_level!r} is not one of {', '.join(_LOG_LEVELS)}")
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
 
     import uvicorn
@@ -110,9 +121,17 @@ def _serve(ns: argparse.Namespace) -> None:
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                             lifespan="on")
     server = uvicorn.Server(config)
+    interrupted = False
     try:
         server.run()
+    except KeyboardInterrupt:
+        # uvicorn re-raises Ctrl-C after its graceful shutdown; without this it ended in a traceback.
+        interrupted = True
+    except SystemExit:
+        # uvicorn exits 3 when it cannot bind; report that as the one-line usage error below instead.
+        if server.started:
+            raise
     finally:
         app.sandbox.store.flush()
-    if not server.started:
+    if not server.started and not interrupted:
         fail(f"could not listen on {settings.host}:{settings.port}")

@@ -17,6 +17,8 @@ import nacl.hash
 import nacl.secret
 import nacl.utils
 
+from .storage import DATA_FILE
+
 PREFIX = "enc:v1:"
 KEY_FILE = "sandbox.key"
 _CACHE_MAX = 500_000
@@ -42,9 +44,23 @@ def load_or_create_key(data_dir: Path | None, env_value: str | None) -> bytes:
         return parse_key(env_value)
     if data_dir is None:
         return nacl.utils.random(nacl.secret.SecretBox.KEY_SIZE)
+    # The key is made before storage.open_database() creates the dir, so a new --data-dir (one that
+    # does not exist yet) used to fail with "No such file or directory". Make it here first; a path
+    # that exists but is not a directory is left for the "Not a directory" error below.
+    if not data_dir.exists():
+        data_dir.mkdir(parents=True)
     path = data_dir / KEY_FILE
     if path.exists():
-        return parse_key(path.read_text())
+        try:
+            return parse_key(path.read_text())
+        except KeyError_:  # parse_key's message names PROPOPS_SANDBOX_KEY; here the file is at fault
+            raise KeyError_(f"{path} does not hold a key (base64 of 32 bytes)") from None
+    if (data_dir / DATA_FILE).exists():
+        # Data made with PROPOPS_SANDBOX_KEY (or whose key file was lost): a fresh key cannot open it, and
+        # writing one used to leave a wrong sandbox.key behind that broke every later start.
+        raise KeyError_(
+            f"{data_dir} holds data but no {KEY_FILE}: set PROPOPS_SANDBOX_KEY to the key it was created with"
+        )
     key = nacl.utils.random(nacl.secret.SecretBox.KEY_SIZE)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:

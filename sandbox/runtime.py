@@ -6,6 +6,7 @@ fixtures/ and, with a data dir, writes it to disk before the first request.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from ._paths import SCENARIOS
@@ -18,6 +19,7 @@ from .settings import Settings
 from .storage import StorageError
 from .store import Store
 
+log = logging.getLogger("sandbox")
 DEMO_PASSWORD = "sandbox"
 _KEY_CHECK = "propops-sandbox key check"
 
@@ -46,8 +48,14 @@ class Sandbox:
                 f"the encryption key does not open the data in {settings.data_dir} "
                 "(set PROPOPS_SANDBOX_KEY to the key it was created with, or use a new data dir)"
             )
+        # A data dir keeps the seed it was made with: tokens and new uuids derive from it, whatever
+        # --seed says on a later start.
+        seed = meta.get("seed", settings.seed) if meta else settings.seed
+        if seed != settings.seed:
+            log.warning("data dir %s was seeded with %s; ignoring --seed %s", settings.data_dir, seed, settings.seed)
+        self.store.seed = seed
         self.clock = Clock(settings.clock_start)
-        self.auth = Auth(self.store, self.clock, settings.seed, csrf_single_use=settings.csrf_single_use)
+        self.auth = Auth(self.store, self.clock, seed, csrf_single_use=settings.csrf_single_use)
         self.limiter = Limiter(settings.rate_limit, settings.rate_window)
         self.blobs = Blobs(settings.data_dir)
         if not meta:
