@@ -58,3 +58,22 @@ def assert_error(response: httpx.Response, status: int, *words: str) -> dict:
         assert word in body["error"], (word, body["error"])
     assert_envelope_headers(response)
     return body
+
+
+def job(client: httpx.Client, uuid: str = JOB_1001) -> dict:
+    """A job as `action=get` returns it (asserting the 200)."""
+    r = client.get("/api/jobs/manage", params={"action": "get", "uuid": uuid})
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+def job_where(server: LiveServer, keep) -> dict:
+    """The first stored job (raw row) that `keep` accepts."""
+    return next(j for j in server.sandbox.store.select("jobs", keep))
+
+
+def frozen(server: LiveServer) -> str:
+    """Move the sandbox clock an hour on and stop it there; returns that instant (ISO)."""
+    server.sandbox.clock.advance(3600)
+    server.sandbox.clock.freeze()
+    return server.sandbox.clock.iso()

@@ -14,6 +14,9 @@ from conftest import (
     STAFF,
     assert_envelope_headers,
     assert_error,
+    frozen,
+    job,
+    job_where,
 )
 
 PATH = "/api/jobs/amend-request"
@@ -49,20 +52,7 @@ def one(client, uuid) -> dict:
     return r.json()["data"]
 
 
-def job(client, uuid=JOB_1001):
-    r = client.get("/api/jobs/manage", params={"action": "get", "uuid": uuid})
-    assert r.status_code == 200, r.text
-    return r.json()["data"]
 
-
-def frozen(server) -> str:
-    server.sandbox.clock.advance(3600)
-    server.sandbox.clock.freeze()
-    return server.sandbox.clock.iso()
-
-
-def job_where(server, keep):
-    return next(j for j in server.sandbox.store.select("jobs") if keep(j))
 
 
 def test_documented_flow_contractor_submits_and_staff_approves(server, admin):

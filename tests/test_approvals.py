@@ -4,7 +4,18 @@ reject, jobs not at the gate, roles and organisations, archived jobs, bad input,
 from __future__ import annotations
 
 import pytest
-from conftest import AGENT, CONTRACTOR, JOB_1001, OTHER_ADMIN, STAFF, assert_envelope_headers, assert_error
+from conftest import (
+    AGENT,
+    CONTRACTOR,
+    JOB_1001,
+    OTHER_ADMIN,
+    STAFF,
+    assert_envelope_headers,
+    assert_error,
+    frozen,
+    job,
+    job_where,
+)
 
 PATH = "/api/jobs/approval-gate"
 NOTES = "Checked on site — proceed."
@@ -14,11 +25,6 @@ def update(client, uuid=JOB_1001, **fields):
     r = client.post("/api/jobs/manage", json={"action": "update", "uuid": uuid, **fields})
     assert r.status_code == 200, r.text
 
-
-def job(client, uuid=JOB_1001):
-    r = client.get("/api/jobs/manage", params={"action": "get", "uuid": uuid})
-    assert r.status_code == 200, r.text
-    return r.json()["data"]
 
 
 def decide(client, decision="approve", uuid=JOB_1001, **fields):
@@ -30,14 +36,6 @@ def decisions(server, job_id=1001):
             for r in server.sandbox.store.select("job_approvals", lambda r: r["job_id"] == job_id)]
 
 
-def frozen(server) -> str:
-    server.sandbox.clock.advance(3600)
-    server.sandbox.clock.freeze()
-    return server.sandbox.clock.iso()
-
-
-def job_where(server, keep):
-    return next(j for j in server.sandbox.store.select("jobs") if keep(j))
 
 
 def test_documented_example_approves_and_progresses_the_job(server, admin):

@@ -17,6 +17,8 @@ from conftest import (
     STAFF,
     assert_envelope_headers,
     assert_error,
+    frozen,
+    job_where,
 )
 
 from sandbox import seed, seed_notes
@@ -49,14 +51,6 @@ def created(client, **fields) -> str:
     return r.json()["note_uuid"]
 
 
-def job_where(server, keep):
-    return next(j for j in server.sandbox.store.select("jobs") if keep(j))
-
-
-def frozen(server) -> str:
-    server.sandbox.clock.advance(3600)
-    server.sandbox.clock.freeze()
-    return server.sandbox.clock.iso()
 
 
 def updated_at(server, job_id=1001):

@@ -7,7 +7,7 @@ import io
 import zipfile
 
 import pytest
-from conftest import AGENT, CONTRACTOR, JOB_1001, OTHER_ADMIN, STAFF, assert_envelope_headers, assert_error
+from conftest import AGENT, CONTRACTOR, JOB_1001, OTHER_ADMIN, STAFF, assert_envelope_headers, assert_error, job_where
 from PIL import Image
 
 PATH = "/api/jobs/documents"
@@ -74,9 +74,6 @@ def download(client, uuid: str):
 def thumb(client, uuid: str, **params):
     return client.get(THUMB, params={"uuid": uuid, **params})
 
-
-def job_where(server, keep) -> dict:
-    return next(j for j in server.sandbox.store.select("jobs", keep))
 
 
 # -- seeded ------------------------------------------------------------------------------------------------

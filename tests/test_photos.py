@@ -11,7 +11,7 @@ import struct
 import time
 
 import pytest
-from conftest import AGENT, CONTRACTOR, JOB_1001, OTHER_ADMIN, STAFF, assert_envelope_headers, assert_error
+from conftest import AGENT, CONTRACTOR, JOB_1001, OTHER_ADMIN, STAFF, assert_envelope_headers, assert_error, job_where
 from PIL import Image
 
 PATH = "/api/jobs/photos"
@@ -78,9 +78,6 @@ def job_counts(client, uuid=JOB_1001) -> int:
 def stored(server, uuid: str) -> dict:
     return server.sandbox.store.raw_by_uuid("photos", uuid)
 
-
-def job_where(server, keep) -> dict:
-    return next(j for j in server.sandbox.store.select("jobs", keep))
 
 
 # -- list and seed ----------------------------------------------------------------------------------------

@@ -4,7 +4,18 @@ documented bodies, the audit trail and e-mails, roles and organisations, archive
 from __future__ import annotations
 
 import pytest
-from conftest import AGENT, CONTRACTOR, JOB_1001, OTHER_ADMIN, STAFF, assert_envelope_headers, assert_error
+from conftest import (
+    AGENT,
+    CONTRACTOR,
+    JOB_1001,
+    OTHER_ADMIN,
+    STAFF,
+    assert_envelope_headers,
+    assert_error,
+    frozen,
+    job,
+    job_where,
+)
 
 RECALL = "/api/jobs/recall"
 DONE = "/api/jobs/mark-recall-completed"
@@ -16,16 +27,6 @@ def set_status(client, status_id, uuid=JOB_1001):
     assert r.status_code == 200, r.text
 
 
-def job(client, uuid=JOB_1001):
-    r = client.get("/api/jobs/manage", params={"action": "get", "uuid": uuid})
-    assert r.status_code == 200, r.text
-    return r.json()["data"]
-
-
-def frozen(server) -> str:
-    server.sandbox.clock.advance(3600)
-    server.sandbox.clock.freeze()
-    return server.sandbox.clock.iso()
 
 
 def audit(server, job_id=1001):
@@ -37,9 +38,6 @@ def mails(server):
     store = server.sandbox.store
     return [(m["template"], m["to"]) for m in (store.reveal("emails", e) for e in store.select("emails"))]
 
-
-def job_where(server, keep):
-    return next(j for j in server.sandbox.store.select("jobs") if keep(j))
 
 
 def recall(client, **fields):
