@@ -111,9 +111,9 @@ def build(seed: int = 42, clock_start: datetime | None = None, jobs: int | None 
     clock = int(clock_start.astimezone(UTC).timestamp())
     tables = _World(seed, clock, load_recipe(recipe), jobs).build()
     # Records that hang off jobs (files, notes) are seeded by their own modules, after the jobs.
-    from . import seed_media, seed_notes
+    from . import seed_certificates, seed_media, seed_notes
 
-    for extension in (seed_media, seed_notes):
+    for extension in (seed_media, seed_notes, seed_certificates):
         tables.update(extension.build(tables, seed, clock_start.astimezone(UTC)))
     # The remedials example of the jobs guide: job 1055 is a follow-on of job 1001.
     tables["remedials"] = [{"ID": 1, "uuid": "550e8400-e29b-41d4-a716-446655449001", "org_id": 1, "job_id": 1001,

@@ -334,3 +334,15 @@ def test_deleted_ids_are_never_reused(admin):
     admin.post("/api/jobs/manage", json={"action": "delete", "uuid": first["job_uuid"]})
     second = create(admin).json()
     assert second["job_id"] > first["job_id"] and second["job_uuid"] != first["job_uuid"]
+
+
+def test_a_disabled_branch_keeps_its_jobs_but_takes_no_new_ones(server, admin):
+    store = server.sandbox.store
+    store.update("branches", 1, {"is_active": False})
+    assert_error(create(admin), 400, "address_id", "disabled")
+    assert get(admin, JOB_1001).status_code == 200  # its jobs stay readable
+    elsewhere = next(r["ID"] for r in store.select("addresses") if r["org_id"] == 1 and r["branch_id"] == 2)
+    assert update(admin, JOB_1001, job_title="still editable").status_code == 200
+    assert create(admin, address_id=elsewhere).status_code == 201
+    store.update("branches", 1, {"is_active": True})
+    assert create(admin).status_code == 201

@@ -22,7 +22,8 @@ TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 DAY = re.compile(r"^\d{4}-\d\d-\d\d$")
 TABLES = ["statuses", "priorities", "job_types", "trades", "payment_statuses", "time_ranges", "file_types",
           "account_types", "organisations", "branches", "agents", "contractors", "addresses", "tenants",
-          "users", "jobs", "pins", "photos", "documents", "case_notes", "case_note_attachments", "remedials"]
+          "users", "jobs", "pins", "photos", "documents", "case_notes", "case_note_attachments",
+          "certifications", "remedials"]
 FINISHED = {"complete", "recalled", "closed", "archived", "invoiced"}
 
 

@@ -190,6 +190,11 @@ def _check_references(call: Call, values: dict[str, Any]) -> Row | None:
     if address is not None and call.principal.account_type_id == AGENT and \
             address["branch_id"] not in call.principal.branch_ids:
         raise bad_param("address_id", f"address {address['ID']} is not in one of your branches")
+    if address is not None:
+        branch = store.raw("branches", address["branch_id"])
+        if branch is not None and not branch.get("is_active", True):
+            # "A disabled branch keeps its existing jobs but accepts no new ones" (admin guide).
+            raise bad_param("address_id", f"branch {branch['branch_name']} is disabled and takes no new jobs")
     return address
 
 
