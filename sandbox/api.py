@@ -105,6 +105,8 @@ class ApiApp:
                     raise _rate_limited()
                 if not principal.can(endpoint.permission):
                     raise ApiError(403, FORBIDDEN)
+                if endpoint.account_types and principal.account_type_id not in endpoint.account_types:
+                    raise ApiError(403, FORBIDDEN)
         if endpoint.csrf:
             token = request.headers.get("x-csrf-token") or raw.get("csrf_token")
             if principal is None or not self.sandbox.auth.check_csrf(principal, token):
@@ -119,9 +121,14 @@ class ApiApp:
         return JSONEnvelope(result, status_code=endpoint.status), verdict
 
     def _pick(self, actions: dict[str | None, Endpoint], raw: dict, method: str, path: str):
-        if None in actions:
-            return actions[None], None
         action = raw.get("action")
+        if isinstance(action, str) and action in actions:
+            return actions[action], action
+        named = len(actions) > (None in actions)
+        if None in actions and (not named or action is None or action == ""):
+            # The row without an action: alone, it ignores `action`; beside named actions, it serves
+            # requests that give none (a documented create).
+            return actions[None], None
         if action is None or action == "":
             default = self.routes.defaults.get((path, method))
             if default is not None:

@@ -16,11 +16,16 @@ from . import control
 from .api import ApiApp
 from .endpoints import Routes
 from .resources import (
+    agent_branches,
+    agents,
     amendments,
     approvals,
     attachments,
     auth,
+    branches,
     case_notes,
+    certifications,
+    contractors,
     documents,
     job_actions,
     job_history,
@@ -33,13 +38,15 @@ from .resources import (
     security,
     sla,
     system,
+    tenants,
     users,
 )
 from .runtime import Sandbox
 from .settings import Settings
 
 GROUPS = (auth, security, users, system, jobs, job_history, job_actions, reference, case_notes, photos, documents,
-          recalls, amendments, approvals, pins, remedials, sla, attachments)
+          recalls, amendments, approvals, pins, remedials, sla, attachments, contractors, certifications, agents,
+          agent_branches, branches, tenants)
 
 
 def routes() -> Routes:

@@ -10,6 +10,7 @@ a request is a dict hit, not a scan.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from collections.abc import Awaitable, Callable, Iterable
@@ -39,8 +40,9 @@ _FALSE = {"0", "false", "no", "off"}
 @dataclass(frozen=True, slots=True)
 class Param:
     """One request parameter. `type` is one of: string, integer, number, boolean, uuid, date, email,
-    int_list, file. Missing optional parameters are left out of `Call.params` (so an update can tell
-    "not given" from "given"), unless they have a `default`."""
+    int_list, file, object (a JSON object or array, or JSON text of one from a form). Missing optional
+    parameters are left out of `Call.params` (so an update can tell "not given" from "given"), unless
+    they have a `default`."""
 
     name: str
     type: str = "string"
@@ -74,6 +76,7 @@ class Endpoint:
     summary: str = ""
     default: bool = False  # serves requests that give no `action` (create without action, as documented)
     errors: str = "json"  # "text": plain-text error bodies, as the docs give for /attachment/ downloads
+    account_types: tuple[int, ...] = ()  # () = any; (1,) = Staff only, as the admin guide requires
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -84,6 +87,7 @@ class Endpoint:
             "csrf": self.csrf,
             "auth": self.auth,
             "default_action": self.actions[0] if self.default else None,
+            "account_types": list(self.account_types),
             "summary": self.summary,
             "params": [
                 {"name": p.name, "type": p.type, "required": p.required}
@@ -187,6 +191,15 @@ def _convert(p: Param, value: Any) -> Any:
         return value
     if isinstance(value, UploadFile):
         raise ValueError(f"must be {_A[kind]}, not a file")
+    if kind == "object":
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError("must be a JSON object or array") from None
+        if not isinstance(value, (dict, list)):
+            raise ValueError("must be a JSON object or array")
+        return value
     if kind == "int_list":
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, list):
@@ -285,4 +298,5 @@ _A = {
     "date": "a date as YYYY-MM-DD",
     "email": "an e-mail address",
     "int_list": "an array of integers",
+    "object": "a JSON object or array",
 }

@@ -18,7 +18,7 @@ from ..endpoints import Call, Endpoint, Param
 from ..envelope import ApiError
 from ..store import Row
 
-TABLES = ("photos", "documents", "case_note_attachments")
+TABLES = ("photos", "documents", "case_note_attachments", "branch_logos")
 THUMBNAIL_SIZE = 200
 PERMISSION = "api.system.attachment.view"
 
@@ -34,6 +34,8 @@ def _file(call: Call) -> Row:
         raise ApiError(404, "Attachment not found")
     if row.get("org_id") != me.org_id or row.get("archived"):
         raise ApiError(404, "Attachment not found")
+    if table == "branch_logos":  # branding: anyone in the organisation may see it
+        return row
     job = store.raw("jobs", row["job_id"])
     if job is None or not me.sees_job(job):
         raise ApiError(403, "You do not have permission to download this attachment")
@@ -50,8 +52,14 @@ async def download(call: Call) -> Response:
     data = media.content(row, call.sandbox.blobs)
     if data is None:
         raise ApiError(404, "File not found on server")
-    return Response(data, media_type=row.get("mime_type") or "application/octet-stream",
-                    headers={"Content-Disposition": _disposition(row.get("file_name") or "file")})
+    return Response(data, media_type=row.get("mime_type") or "application/octet-stream", headers=_headers(row))
+
+
+def _headers(row: Row) -> dict[str, str]:
+    headers = {"Content-Disposition": _disposition(row.get("file_name") or "file")}
+    if row.get("mime_type") == "image/svg+xml":  # an uploaded SVG must never run as a page
+        headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    return headers
 
 
 async def thumbnail(call: Call) -> Response:
@@ -65,8 +73,7 @@ async def thumbnail(call: Call) -> Response:
         made = media.cached_thumbnail(row.get("blob") or row["uuid"], THUMBNAIL_SIZE, lambda: data)
         if made is not None:
             return Response(made, media_type="image/jpeg")
-    return Response(data, media_type=row.get("mime_type") or "application/octet-stream",
-                    headers={"Content-Disposition": _disposition(row.get("file_name") or "file")})
+    return Response(data, media_type=row.get("mime_type") or "application/octet-stream", headers=_headers(row))
 
 
 UUID = (Param("uuid", "uuid", required=True, about="path segment"),)

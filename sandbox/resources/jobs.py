@@ -19,6 +19,7 @@ from ._generic import Resource, find_visible, get_handler, list_handler
 
 DEFAULT_VAT = 20.0  # "the platform VAT rate configured by your administrator (default 20%)"
 ARCHIVED = 8  # status id; archived jobs are read-only (jobs guide: update answers 403)
+FINISHED = frozenset({5, 7, 9})  # Complete, Closed, Invoiced: the job has a completion time
 
 # Everything attached to a job, removed with it (delete "removes the job and all associated data").
 ATTACHED = (
@@ -258,6 +259,11 @@ async def update(call: Call) -> dict[str, Any]:
         changes["tenants_ids"] = []
     if address is not None:
         changes["branch_id"] = address["branch_id"]
+    status = changes.get("status_id")
+    if status in FINISHED and not job.get("completed_at"):
+        changes["completed_at"] = call.sandbox.clock.iso()
+    elif status is not None and status not in FINISHED and status != ARCHIVED:
+        changes["completed_at"] = None
     history.apply(store, call.sandbox.clock.iso(), job, changes, user_id=call.principal.user_id)
     return ok()
 

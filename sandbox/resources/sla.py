@@ -1,7 +1,8 @@
 """SLA and calendar reads, computed from each job's priority target, its dates and the sandbox clock.
 
 A job's SLA deadline is its creation time plus its priority's target (Emergency 4 h, High 24 h, Medium
-72 h, Low 168 h). Only active jobs (not complete, closed, invoiced or archived) are on the clock. A job is
+72 h, Low 168 h), or its branch's own target for that priority where the branch sets one. Only active
+jobs (not complete, closed, invoiced or archived) are on the clock. A job is
 *within* SLA before its deadline, *overdue* up to 24 hours past it and *breached* after that — the jobs
 guide's example breach is 26 hours over. `sla-breached-jobs` lists every active job past its deadline
 (the SLA guide: "exceeded their SLA completion deadline"), grouped by branch, agent and contractor.
@@ -29,12 +30,16 @@ def _clocked(call: Call) -> Iterator[tuple[Row, dt.datetime, float]]:
     store, me, now = call.sandbox.store, call.principal, call.sandbox.clock.now()
     branch, priority = call.params.get("branch_id"), call.params.get("priority_id")
     targets = {r["ID"]: r["sla_hours"] for r in store.select("priorities")}
+    # A branch may override its per-priority targets (admin branch update, table branch_sla).
+    overrides = {(r["branch_id"], r["priority_id"]): r["target_hours"]
+                 for r in store.select("branch_sla", lambda r: r.get("org_id") == me.org_id)}
     for job in store.select("jobs", lambda r: r["status_id"] in ACTIVE and me.sees_job(r)):
         if branch is not None and job["branch_id"] != branch:
             continue
         if priority is not None and job["priority_id"] != priority:
             continue
-        deadline = parse_instant(job["created_at"]) + dt.timedelta(hours=targets.get(job["priority_id"], 72))
+        hours = overrides.get((job["branch_id"], job["priority_id"])) or targets.get(job["priority_id"], 72)
+        deadline = parse_instant(job["created_at"]) + dt.timedelta(hours=hours)
         yield job, deadline, (now - deadline).total_seconds() / 3600
 
 
