@@ -39,7 +39,6 @@ from .agents import (
     sla_targets,
 )
 from .jobs import list_row
-from .photos import close_uploads
 
 PERIODS = {"7days": 7, "30days": 30, "90days": 90}
 DATE_FIELDS = ("created_at", "updated_at", "completed_at", "date_works_start_date", "date_works_end_date")
@@ -295,16 +294,13 @@ def _logo_kind(data: bytes) -> tuple[str, str] | None:
 async def upload_logo(call: Call) -> dict[str, Any]:
     """Store or replace a branch's logo (PNG, SVG or JPEG, by content)."""
     me, store = call.principal, call.sandbox.store
-    try:
-        if not (me.can("api.agents.branches.manage") or me.can("api.admin.branches.manage")):
-            raise ApiError(403, FORBIDDEN)
-        branch = load_branch(call, uuid=call.params["uuid"])
-        upload = call.params.get("logo")
-        if upload is None:
-            raise bad_param("logo", f"required: a {LOGO_TYPES} image sent as multipart/form-data")
-        data = await upload.read(MAX_LOGO + 1)
-    finally:
-        await close_uploads(call)
+    if not (me.can("api.agents.branches.manage") or me.can("api.admin.branches.manage")):
+        raise ApiError(403, FORBIDDEN)
+    branch = load_branch(call, uuid=call.params["uuid"])
+    upload = call.params.get("logo")
+    if upload is None:
+        raise bad_param("logo", f"required: a {LOGO_TYPES} image sent as multipart/form-data")
+    data = await upload.read(MAX_LOGO + 1)
     if not data:
         raise bad_param("logo", "the file is empty")
     if len(data) > MAX_LOGO:

@@ -25,12 +25,11 @@ from typing import Any
 from starlette.responses import Response
 
 from .. import media
-from ..api import MAX_UPLOAD, TOO_LARGE_UPLOAD
 from ..auth import CONTRACTOR
 from ..endpoints import Call, Endpoint, Param
 from ..envelope import FORBIDDEN, ApiError, bad_param, listing, not_found, ok
 from ..store import Row
-from .photos import close_uploads, in_thread
+from ._uploads import in_thread, read_upload
 
 TABLE = "certifications"
 EXPIRING_DAYS = 30
@@ -154,21 +153,7 @@ async def view(call: Call) -> Response | dict[str, Any]:
 
 
 async def _read_file(call: Call) -> tuple[bytes, media.Kind]:
-    upload = call.params.get("file")
-    if upload is None:
-        raise bad_param("file", "required: a PDF, JPEG, PNG, DOC or DOCX file sent as multipart/form-data")
-    if upload.size is not None and upload.size > MAX_UPLOAD:
-        raise ApiError(413, f"{TOO_LARGE_UPLOAD} (file is {upload.size} bytes)")
-    data = await upload.read()
-    if len(data) > MAX_UPLOAD:
-        raise ApiError(413, f"{TOO_LARGE_UPLOAD} (file is {len(data)} bytes)")
-    if not data:
-        raise bad_param("file", "the file is empty")
-    kind = sniff(data)
-    if kind is None or kind.name not in ALLOWED:
-        what = "an unrecognised format" if kind is None else kind.name.upper()
-        raise bad_param("file", f"must be a PDF, JPEG, PNG, DOC or DOCX file; its content is {what} (types "
-                                "are recognised by content, not by file name or Content-Type)")
+    data, kind, _name = await read_upload(call, ("file",), ALLOWED, sniff)
     if kind.name in media.IMAGES:
         await in_thread("file", media.inspect_image, data)  # a picture must be whole and readable
     return data, kind
@@ -184,14 +169,11 @@ def _dates(call: Call) -> tuple[str | None, str | None]:
 
 
 async def upload(call: Call) -> dict[str, Any]:
-    try:
-        contractor = contractor_of(call, call.params["contractor_uuid"])
-        issue, expiry = _dates(call)
-        upload_file = call.params.get("file")
-        data, kind = await _read_file(call)
-        original = media.safe_name(upload_file.filename, kind)
-    finally:
-        await close_uploads(call)
+    contractor = contractor_of(call, call.params["contractor_uuid"])
+    issue, expiry = _dates(call)
+    upload_file = call.params.get("file")
+    data, kind = await _read_file(call)
+    original = media.safe_name(upload_file.filename, kind)
     store, clock = call.sandbox.store, call.sandbox.clock
     contractor = contractor_of(call, contractor["uuid"])  # again: it may have changed while we read
     key = call.sandbox.blobs.put(data)  # the bytes first, then the row that points at them

@@ -17,17 +17,15 @@ from .. import media
 from ..endpoints import Call, Endpoint, Param
 from ..envelope import ApiError, bad_param, listing, ok
 from ..store import Row
+from ._uploads import in_thread, read_upload
 from .photos import (
     JOB_KEYS,
     archive,
     bump,
-    close_uploads,
     common,
     file_row,
-    in_thread,
     job_of,
     live_rows,
-    read_upload,
 )
 
 ALLOWED = ("pdf", "docx", "jpeg", "png")
@@ -77,19 +75,16 @@ def _store(data: bytes, kind: media.Kind, blobs: Any) -> tuple[str, int | None, 
 
 async def upload(call: Call) -> dict[str, Any]:
     store = call.sandbox.store
-    try:
-        job = job_of(call, write=True)
-        type_field = "file_type_id" if call.params.get("file_type_id") is not None else "document_type_id"
-        type_id = call.params.get(type_field)
-        if type_id is None:
-            raise bad_param("file_type_id", "required: a file type ID from the file types list "
-                                            "(or document_type_id)")
-        if store.raw("file_types", type_id) is None:
-            raise bad_param(type_field, f"no file type with ID {type_id}")
-        data, kind, name = await read_upload(call, ("file",), ALLOWED)
-        key, width, height = await in_thread("file", _store, data, kind, call.sandbox.blobs)
-    finally:
-        await close_uploads(call)
+    job = job_of(call, write=True)
+    type_field = "file_type_id" if call.params.get("file_type_id") is not None else "document_type_id"
+    type_id = call.params.get(type_field)
+    if type_id is None:
+        raise bad_param("file_type_id", "required: a file type ID from the file types list "
+                                        "(or document_type_id)")
+    if store.raw("file_types", type_id) is None:
+        raise bad_param(type_field, f"no file type with ID {type_id}")
+    data, kind, name = await read_upload(call, ("file",), ALLOWED)
+    key, width, height = await in_thread("file", _store, data, kind, call.sandbox.blobs)
     job = job_of(call, write=True)  # again: the job may have changed while we worked
     row = store.insert("documents", {
         "ID": None, "uuid": None, "org_id": job["org_id"], "job_id": job["ID"], "file_type_id": type_id,

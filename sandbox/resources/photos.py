@@ -9,19 +9,16 @@ is always its number of live rows. The helpers at the top are shared with `docum
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from starlette.datastructures import UploadFile
-
 from .. import media
-from ..api import MAX_UPLOAD, TOO_LARGE_UPLOAD
 from ..clock import parse_instant
 from ..endpoints import Call, Endpoint, Param
-from ..envelope import ApiError, bad_param, not_found, ok
+from ..envelope import bad_param, not_found, ok
 from ..store import Row
+from ._uploads import in_thread, read_upload
 from .jobs import load_job
 
 PHOTO_TYPES = ("before", "during", "after", "other")
@@ -56,44 +53,6 @@ def file_row(call: Call, table: str, noun: str, id_: int | None, uuid: str | Non
     if write:
         load_job(call, job["ID"], write=True)
     return row
-
-
-async def read_upload(call: Call, names: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[bytes, media.Kind,
-                                                                                           str]:
-    """The uploaded file's bytes, its kind (by content) and its sanitised name. 400 naming the field when
-    it is missing, empty or not an allowed kind; 413 over 20 MB."""
-    upload: UploadFile | None = next((call.params[n] for n in names if call.params.get(n) is not None), None)
-    field = next((n for n in names if call.params.get(n) is not None), names[0])
-    accepted = ", ".join(media.KINDS[k].name.upper() for k in allowed)
-    if upload is None:
-        raise bad_param(names[0], f"required: a {accepted} file sent as multipart/form-data")
-    if upload.size is not None and upload.size > MAX_UPLOAD:
-        raise ApiError(413, f"{TOO_LARGE_UPLOAD} ({field} is {upload.size} bytes)")
-    data = await upload.read()
-    if len(data) > MAX_UPLOAD:
-        raise ApiError(413, f"{TOO_LARGE_UPLOAD} ({field} is {len(data)} bytes)")
-    if not data:
-        raise bad_param(field, "the file is empty")
-    kind = media.sniff(data)
-    if kind is None or kind.name not in allowed:
-        what = "an unrecognised format" if kind is None else kind.name.upper()
-        raise bad_param(field, f"must be a {accepted} file; its content is {what} (types are recognised by "
-                               "content, not by file name or Content-Type)")
-    return data, kind, media.safe_name(upload.filename, kind)
-
-
-async def close_uploads(call: Call) -> None:
-    for value in call.params.values():
-        if isinstance(value, UploadFile):
-            await value.close()
-
-
-async def in_thread(field: str, fn: Callable[..., Any], *args: Any) -> Any:
-    """Run Pillow work off the event loop; a MediaError becomes a 400 naming `field`."""
-    try:
-        return await asyncio.to_thread(fn, *args)
-    except media.MediaError as exc:
-        raise bad_param(field, str(exc)) from None
 
 
 def bump(call: Call, job_id: int, counter: str, delta: int) -> None:
@@ -158,13 +117,10 @@ def _ingest(data: bytes, kind: media.Kind, blobs: Any) -> tuple[str, int, int | 
 
 
 async def upload(call: Call) -> dict[str, Any]:
-    try:
-        job = job_of(call, write=True)
-        data, kind, name = await read_upload(call, ("file", "photo"), ("jpeg", "png", "mp4"))
-        field = "file" if call.params.get("file") is not None else "photo"
-        key, stored, width, height, duration = await in_thread(field, _ingest, data, kind, call.sandbox.blobs)
-    finally:
-        await close_uploads(call)
+    job = job_of(call, write=True)
+    data, kind, name = await read_upload(call, ("file", "photo"), ("jpeg", "png", "mp4"))
+    field = "file" if call.params.get("file") is not None else "photo"
+    key, stored, width, height, duration = await in_thread(field, _ingest, data, kind, call.sandbox.blobs)
     job = load_job(call, job["ID"], write=True)  # again: the job may have changed while we worked
     row = {
         "ID": None, "uuid": None, "org_id": job["org_id"], "job_id": job["ID"],
