@@ -10,6 +10,7 @@ log line; the client never sees a stack trace.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -23,10 +24,12 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from . import store as store_mod
+from .auth import STAFF, Principal
 from .endpoints import Call, Endpoint, Routes, validate
-from .envelope import CSRF_INVALID, FORBIDDEN, SERVER_ERROR, ApiError, JSONEnvelope, bad_param
-from .limiter import tighter
+from .envelope import CSRF_INVALID, FORBIDDEN, SERVER_ERROR, UNAUTHENTICATED, ApiError, JSONEnvelope, bad_param
+from .limiter import Limiter, Verdict, tighter
 from .runtime import Sandbox
+from .scenarios import Scenario, ScenarioError
 
 log = logging.getLogger("sandbox")
 
@@ -47,12 +50,23 @@ class ApiApp:
         started = time.perf_counter()
         db = store_mod.start_timer()
         request = Request(scope, _capped(receive, MAX_UPLOAD + _MULTIPART_SLACK))
-        limiter = self.sandbox.limiter
-        verdict = limiter.hit("ip:" + (request.client.host if request.client else "-"))
+        trouble = self.sandbox.trouble
+        outcome = None
         try:
+            try:
+                scenario = trouble.for_request(request.headers.get("x-sandbox-scenario"))
+            except ScenarioError as exc:
+                scenario = trouble.active
+                raise ApiError(400, f"X-Sandbox-Scenario: {exc}") from None
+            finally:
+                limiter = trouble.limiter(scenario)
+                verdict = limiter.hit("ip:" + (request.client.host if request.client else "-"))
+            storm = trouble.storm(scenario)
+            if storm is not None:  # a storm refuses everything, and says truthfully for how long
+                verdict = Verdict(False, verdict.limit, 0, int(time.time() + storm) + 1)
             if not verdict.allowed:
                 raise _rate_limited()
-            response, verdict = await self._handle(request, verdict)
+            response, verdict, outcome = await self._handle(request, verdict, scenario, limiter)
         except ApiError as exc:
             endpoint = scope.get("sandbox.endpoint")
             if endpoint is not None and endpoint.errors == "text":
@@ -75,9 +89,13 @@ class ApiApp:
             headers[name] = value
         headers["X-DB-Query-Time-ms"] = f"{db[0] * 1000:.3f}"
         headers["X-Response-Time-ms"] = f"{(time.perf_counter() - started) * 1000:.3f}"
-        await response(scope, receive, send)
+        if outcome is None:
+            await response(scope, receive, send)
+        else:
+            await _broken(response, outcome, send)
 
-    async def _handle(self, request: Request, verdict: Any) -> tuple[Response, Any]:
+    async def _handle(self, request: Request, verdict: Verdict, scenario: Scenario,
+                      limiter: Limiter) -> tuple[Response, Verdict, str | None]:
         method, url_path = request.method, request.url.path
         methods, path, path_params = self.routes.match(url_path)
         if methods is None:
@@ -95,30 +113,66 @@ class ApiApp:
         endpoint, action = self._pick(actions, raw, method, path)
         request.scope["sandbox.endpoint"] = endpoint
 
+        sandbox = self.sandbox
         principal = None
         if endpoint.auth != "none":
             header = request.headers.get("authorization")
             if endpoint.auth == "required" or header:
-                principal = self.sandbox.auth.authenticate(header)
-                verdict = tighter(verdict, self.sandbox.limiter.hit(f"user:{principal.user_id}"))
+                principal = sandbox.auth.authenticate(header)
+                if sandbox.trouble.token_expired(scenario, principal, sandbox.clock.now()):
+                    raise ApiError(401, UNAUTHENTICATED)
+                verdict = tighter(verdict, limiter.hit(f"user:{principal.user_id}"))
                 if not verdict.allowed:
                     raise _rate_limited()
-                if not principal.can(endpoint.permission):
-                    raise ApiError(403, FORBIDDEN)
-                if endpoint.account_types and principal.account_type_id not in endpoint.account_types:
-                    raise ApiError(403, FORBIDDEN)
+        # Scenario trouble is decided here: after we know who is calling, before anything changes state.
+        outcome = await self._trouble(scenario, principal, method, url_path, action)
+        if principal is not None:
+            if not principal.can(endpoint.permission):
+                raise ApiError(403, FORBIDDEN)
+            if endpoint.account_types and principal.account_type_id not in endpoint.account_types:
+                raise ApiError(403, FORBIDDEN)
         if endpoint.csrf:
             token = request.headers.get("x-csrf-token") or raw.get("csrf_token")
-            if principal is None or not self.sandbox.auth.check_csrf(principal, token):
+            if principal is None or not sandbox.auth.check_csrf(principal, token, scenario.csrf_single_use):
                 raise ApiError(403, CSRF_INVALID)
+        if outcome == "truncate" and method not in _SAFE:
+            raise ApiError(500, SERVER_ERROR)  # a write is never run to be cut short: no state changes
 
-        call = Call(request, endpoint, self.sandbox, validate(endpoint.params, raw), principal, action)
+        if outcome == "drop":
+            return JSONEnvelope({}), verdict, outcome
+        call = Call(request, endpoint, sandbox, validate(endpoint.params, raw), principal, action)
         result = await endpoint.handler(call)
         if method in _WRITES or endpoint.path == "/api/security/csrf-token":
-            await self.sandbox.store.commit()
+            await sandbox.store.commit()
         if isinstance(result, Response):
-            return result, verdict
-        return JSONEnvelope(result, status_code=endpoint.status), verdict
+            return result, verdict, outcome
+        return JSONEnvelope(result, status_code=endpoint.status), verdict, outcome
+
+    async def _trouble(self, scenario: Scenario, principal: Principal | None, method: str, path: str,
+                       action: str | None) -> str | None:
+        """Maintenance, then the fault rules: sleep the latency, raise an error, or return "drop" /
+        "truncate" for __call__ to break the answer."""
+        if principal is not None and principal.account_type_id != STAFF:
+            enabled, reason = maintenance(self.sandbox, scenario)
+            if enabled:
+                raise _maintenance(reason)
+        if not scenario.faults:
+            return None
+        role = principal.role if principal is not None else "anonymous"
+        decision = self.sandbox.trouble.decide(scenario, method, path, action, role)
+        if decision.latency_ms:
+            await asyncio.sleep(decision.latency_ms / 1000)
+        fault = decision.fault
+        if fault is None:
+            return None
+        if fault.effect == "maintenance":
+            raise _maintenance(fault.message or maintenance(self.sandbox, scenario)[1])
+        if fault.effect == "error":
+            headers = dict(fault.headers)
+            if fault.status == 429:
+                headers.setdefault("Retry-After", "1")
+            raise ApiError(fault.status, fault.message or _REASONS.get(fault.status, SERVER_ERROR), headers=headers)
+        return fault.effect
 
     def _pick(self, actions: dict[str | None, Endpoint], raw: dict, method: str, path: str):
         action = raw.get("action")
@@ -139,6 +193,38 @@ class ApiApp:
         if endpoint is None:
             raise bad_param("action", f"unknown action {action!r}; one of {self.routes.action_lists[(path, method)]}")
         return endpoint, action
+
+
+_SAFE = frozenset({"GET", "HEAD"})
+_REASONS = {
+    429: "Rate limit exceeded. Wait for the number of seconds in Retry-After, then retry.",
+    502: "Bad gateway: the upstream PropOps service did not answer.",
+    503: "Service temporarily unavailable. Please retry shortly.",
+    504: "Gateway timeout: the upstream PropOps service took too long.",
+}
+
+
+def maintenance(sandbox: Sandbox, scenario: Scenario) -> tuple[bool, str]:
+    """Maintenance mode: switched on by POST /api/system/maintenance-mode or by the scenario."""
+    stored = sandbox.store.meta().get("maintenance") or {}
+    if stored.get("enabled"):
+        return True, stored.get("reason") or ""
+    return bool(scenario.maintenance), scenario.maintenance_reason or ""
+
+
+def _maintenance(reason: str) -> ApiError:
+    detail = f": {reason.rstrip('.')}" if reason else ""
+    text = f"PropOps is in maintenance mode{detail}. Please try again later."
+    return ApiError(503, text, headers={"Retry-After": "60"}, maintenance=True)
+
+
+async def _broken(response: Response, outcome: str, send: Send) -> None:
+    """A dropped connection (headers, then nothing) or a truncated body (half of it): the server closes
+    the connection without finishing the answer, which clients see as a protocol error."""
+    await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
+    if outcome == "truncate":
+        await send({"type": "http.response.body", "body": response.body[: len(response.body) // 2],
+                    "more_body": True})
 
 
 def _rate_limited() -> ApiError:

@@ -190,14 +190,14 @@ class Auth:
         self.store.update("sessions", principal.session_id, {"csrf": kept, "csrf_issued": number})
         return token
 
-    def check_csrf(self, principal: Principal, token: Any) -> bool:
+    def check_csrf(self, principal: Principal, token: Any, single_use: bool | None = None) -> bool:
         if not isinstance(token, str) or not token:
             return False
         session = self.store.raw("sessions", principal.session_id)
         digest = _digest(token.strip())
         if session is None or digest not in session["csrf"]:
             return False
-        if self.csrf_single_use:
+        if self.csrf_single_use if single_use is None else single_use:
             self.store.update("sessions", principal.session_id, {"csrf": [d for d in session["csrf"] if d != digest]})
         return True
 

@@ -41,13 +41,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, help="dataset seed (PROPOPS_SANDBOX_SEED, default 42)")
     serve.add_argument("--data-dir", type=Path,
                        help="keep state in this directory (PROPOPS_SANDBOX_DATA_DIR; default: in memory)")
-    serve.add_argument("--scenario", help="scenario name (PROPOPS_SANDBOX_SCENARIO, default 'default')")
+    serve.add_argument("--scenario", help="scenario names or .toml files, comma-separated (PROPOPS_SANDBOX_SCENARIO)")
+    serve.add_argument("--scenario-dir", type=Path,
+                       help="a folder of more scenario files (PROPOPS_SANDBOX_SCENARIO_DIR)")
     serve.add_argument("--clock-start", help="ISO time the seeded data is anchored to (default: now)")
     serve.add_argument("--jobs", type=int, help="number of jobs in the main organisation (default 200)")
     serve.add_argument("--log-level", choices=_LOG_LEVELS,
                        help="log level (PROPOPS_SANDBOX_LOG_LEVEL, default info)")
     listing = commands.add_parser("endpoints", help="list every implemented endpoint")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    catalogue = commands.add_parser("scenarios", help="list the scenarios with their descriptions")
+    catalogue.add_argument("--scenario-dir", type=Path, help="a folder of more scenario files")
+    catalogue.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
 
@@ -58,6 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     ns = _parser().parse_args(args)
     if ns.command == "endpoints":
         return _endpoints(ns.json)
+    if ns.command == "scenarios":
+        return _scenarios(ns.scenario_dir, ns.json)
     return _serve(ns)
 
 
@@ -74,6 +81,20 @@ def _endpoints(as_json: bool) -> None:
         print(f"{row['method']:<7} {row['path']:<36} {actions:<28} {row['permission'] or '-':<40} {csrf}")
 
 
+def _scenarios(extra: Path | None, as_json: bool) -> None:
+    from .scenarios import Catalogue, ScenarioError
+
+    try:
+        rows = Catalogue(extra).describe()
+    except ScenarioError as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        print(f"{row['name']:<18} {row['description']}")
+
+
 def _serve(ns: argparse.Namespace) -> None:
     from .clock import parse_instant
     from .runtime import StartupError
@@ -88,6 +109,7 @@ def _serve(ns: argparse.Namespace) -> None:
     try:
         settings = Settings.from_env(
             host=ns.host, port=ns.port, seed=ns.seed, data_dir=ns.data_dir, scenario=ns.scenario,
+            scenario_dir=ns.scenario_dir,
             clock_start=clock_start, jobs=ns.jobs, log_level=ns.log_level,
         )
     except ValueError as exc:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import time
 
-from ._paths import SCENARIOS
 from .auth import Auth
 from .blobs import Blobs
 from .clock import Clock, iso
 from .crypto import Cipher, KeyError_, load_or_create_key
+from .faults import Trouble
 from .limiter import Limiter
+from .scenarios import Catalogue, ScenarioError
 from .settings import Settings
 from .storage import StorageError
 from .store import Store
@@ -32,9 +33,11 @@ class Sandbox:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.started = time.monotonic()
-        if not (SCENARIOS / f"{settings.scenario}.toml").is_file():
-            known = sorted(p.stem for p in SCENARIOS.glob("*.toml"))
-            raise StartupError(f"unknown scenario {settings.scenario!r} (known: {', '.join(known)})")
+        try:  # scenario files are checked before anything is read or written
+            self.catalogue = Catalogue(settings.scenario_dir)
+            self.catalogue.resolve(settings.scenario)
+        except ScenarioError as exc:
+            raise StartupError(str(exc)) from None
         try:
             key = load_or_create_key(settings.data_dir, settings.key)
             self.store = Store(Cipher(key), settings.data_dir, settings.seed)
@@ -60,6 +63,7 @@ class Sandbox:
         self.blobs = Blobs(settings.data_dir)
         if not meta:
             self._seed()
+        self.trouble = Trouble(self.catalogue, self.store, self.limiter, seed, settings.scenario)
 
     def _seed(self) -> None:
         from . import seed as seeding  # Faker is imported only when a dataset is built

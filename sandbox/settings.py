@@ -16,7 +16,8 @@ class Settings:
     port: int = 8080
     seed: int = 42
     data_dir: Path | None = None  # None: in memory
-    scenario: str = "default"
+    scenario: str = "default"  # names or .toml paths, comma-separated: later ones win
+    scenario_dir: Path | None = None  # more scenario files, beside the built-in ones
     clock_start: dt.datetime | None = None  # None: now
     jobs: int | None = None  # None: the recipe's size
     recipe: str = "default"
@@ -40,6 +41,7 @@ class Settings:
             "seed": int,
             "data_dir": Path,
             "scenario": str,
+            "scenario_dir": Path,
             "clock_start": parse_instant,
             "jobs": int,
             "recipe": str,

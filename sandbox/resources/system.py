@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from ..auth import STAFF
 from ..clock import parse_instant
 from ..endpoints import Call, Endpoint, Param
-from ..envelope import UNAUTHENTICATED, ApiError, not_found
+from ..envelope import UNAUTHENTICATED, ApiError, bad_param, not_found, ok
 
 VERSION = "2.0.0"
 ONLINE_MINUTES = 5  # a user counts as online this long after their last activity
@@ -58,10 +59,35 @@ async def status(call: Call) -> dict[str, Any]:
     }
 
 
+async def maintenance_status(call: Call) -> dict[str, Any]:
+    """Public, so a login page can detect a maintenance window (system guide)."""
+    from ..api import maintenance  # the request path owns the rule; this only reports it
+
+    enabled, reason = maintenance(call.sandbox, call.sandbox.trouble.active)
+    return ok({"enabled": enabled, "maintenance_mode": enabled, "reason": reason or None})
+
+
+async def set_maintenance(call: Call) -> dict[str, Any]:
+    p = call.params
+    enabled = call.action == "enable" if call.action else p.get("enabled")
+    if enabled is None:
+        raise bad_param("enabled", "give action=enable|disable or enabled=true|false")
+    call.sandbox.store.set_meta(maintenance={"enabled": enabled, "reason": p.get("reason"),
+                                             "changed_at": call.sandbox.clock.iso()})
+    return ok()
+
+
 ENDPOINTS = [
     Endpoint("GET", "/api/system/heartbeat", heartbeat, None, auth="optional",
              params=(Param("health_check", "boolean"),), summary="Health check (no token with health_check=1)"),
     Endpoint("POST", "/api/system/heartbeat", keep_alive, None, summary="Refresh the caller's last activity"),
+    Endpoint("GET", "/api/system/maintenance-mode", maintenance_status, None, auth="none",
+             summary="Whether maintenance mode is on, and why"),
+    *(Endpoint("POST", "/api/system/maintenance-mode", set_maintenance, "api.system.maintenance_mode.manage",
+               actions, csrf=True, account_types=(STAFF,),
+               params=(Param("enabled", "boolean"), Param("reason", max_length=500)),
+               summary="Switch maintenance mode on or off (Staff only)")
+      for actions in (("enable",), ("disable",), ())),
     Endpoint("GET", "/api/system/status", status, "api.system.status.manage",
              params=(Param("user_id", "integer", min=1),), summary="Online users, or one user's presence"),
 ]
