@@ -64,6 +64,7 @@ class ApiApp:
             storm = trouble.storm(scenario)
             if storm is not None:  # a storm refuses everything, and says truthfully for how long
                 verdict = Verdict(False, verdict.limit, 0, int(time.time() + storm) + 1)
+                scope["sandbox.effects"] = ["storm"]
             if not verdict.allowed:
                 raise _rate_limited()
             response, verdict, outcome = await self._handle(request, verdict, scenario, limiter)
@@ -89,6 +90,14 @@ class ApiApp:
             headers[name] = value
         headers["X-DB-Query-Time-ms"] = f"{db[0] * 1000:.3f}"
         headers["X-Response-Time-ms"] = f"{(time.perf_counter() - started) * 1000:.3f}"
+        effects = scope.get("sandbox.effects", [])
+        if outcome is not None:
+            effects.append(outcome)
+        self.sandbox.journal.record(
+            at=self.sandbox.clock.iso(), method=request.method, path=request.url.path,
+            query=dict(request.query_params), body=scope.get("sandbox.raw"), status=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3), scenario=scenario.name, effects=effects,
+        )
         if outcome is None:
             await response(scope, receive, send)
         else:
@@ -110,6 +119,7 @@ class ApiApp:
         query = _query(request)
         raw = {**query, **body} if method in _WRITES else query
         raw.update(path_params)
+        request.scope["sandbox.raw"] = body  # for the journal (masked there)
         endpoint, action = self._pick(actions, raw, method, path)
         request.scope["sandbox.endpoint"] = endpoint
 
@@ -120,12 +130,13 @@ class ApiApp:
             if endpoint.auth == "required" or header:
                 principal = sandbox.auth.authenticate(header)
                 if sandbox.trouble.token_expired(scenario, principal, sandbox.clock.now()):
+                    request.scope["sandbox.effects"] = ["token_expired"]
                     raise ApiError(401, UNAUTHENTICATED)
                 verdict = tighter(verdict, limiter.hit(f"user:{principal.user_id}"))
                 if not verdict.allowed:
                     raise _rate_limited()
         # Scenario trouble is decided here: after we know who is calling, before anything changes state.
-        outcome = await self._trouble(scenario, principal, method, url_path, action)
+        outcome = await self._trouble(scenario, principal, method, url_path, action, request.scope)
         if principal is not None:
             if not principal.can(endpoint.permission):
                 raise ApiError(403, FORBIDDEN)
@@ -149,22 +160,27 @@ class ApiApp:
         return JSONEnvelope(result, status_code=endpoint.status), verdict, outcome
 
     async def _trouble(self, scenario: Scenario, principal: Principal | None, method: str, path: str,
-                       action: str | None) -> str | None:
+                       action: str | None, scope: Scope) -> str | None:
         """Maintenance, then the fault rules: sleep the latency, raise an error, or return "drop" /
         "truncate" for __call__ to break the answer."""
         if principal is not None and principal.account_type_id != STAFF:
             enabled, reason = maintenance(self.sandbox, scenario)
             if enabled:
+                scope["sandbox.effects"] = ["maintenance"]
                 raise _maintenance(reason)
         if not scenario.faults:
             return None
         role = principal.role if principal is not None else "anonymous"
         decision = self.sandbox.trouble.decide(scenario, method, path, action, role)
+        effects = scope.setdefault("sandbox.effects", [])
         if decision.latency_ms:
+            effects.append(f"latency {decision.latency_ms:.0f} ms")
             await asyncio.sleep(decision.latency_ms / 1000)
         fault = decision.fault
         if fault is None:
             return None
+        if fault.effect in ("error", "maintenance"):
+            effects.append(f"{fault.effect} {fault.status}")
         if fault.effect == "maintenance":
             raise _maintenance(fault.message or maintenance(self.sandbox, scenario)[1])
         if fault.effect == "error":

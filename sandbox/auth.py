@@ -90,9 +90,13 @@ class Auth:
         self.seed = seed
         self.csrf_single_use = csrf_single_use
         self.roles = load_roles(load_catalogue())
-        self._sessions: dict[str, int] = {}  # sha256(token) -> session id, live sessions only
-        for row in store.select("sessions", lambda r: not r["revoked"]):
-            self._sessions[row["token_hash"]] = row["ID"]
+        self.reindex()
+
+    def reindex(self) -> None:
+        """sha256(token) -> session id for live sessions (after start-up and after a restore)."""
+        self._sessions: dict[str, int] = {
+            row["token_hash"]: row["ID"] for row in self.store.select("sessions", lambda r: not r["revoked"])
+        }
 
     # -- accounts ----------------------------------------------------------------------------------
 
@@ -116,7 +120,7 @@ class Auth:
             self.revoke(old["ID"])
         now = self.clock.now()
         session_id = self.store.next_id("sessions")
-        token = hashlib.sha256(f"propops-sandbox:{self.seed}:session:{session_id}".encode()).hexdigest()
+        token = self.token_for(session_id)
         session = self.store.insert(
             "sessions",
             {
@@ -134,6 +138,10 @@ class Auth:
         self._sessions[session["token_hash"]] = session_id
         self.store.update("users", user["ID"], {"last_activity": iso(now)})
         return token, session, user
+
+    def token_for(self, session_id: int) -> str:
+        """Tokens derive from the seed and the session number, so the control plane can show them."""
+        return hashlib.sha256(f"propops-sandbox:{self.seed}:session:{session_id}".encode()).hexdigest()
 
     def revoke(self, session_id: int) -> None:
         row = self.store.raw("sessions", session_id)

@@ -42,6 +42,14 @@ class Blobs:
         except (FileNotFoundError, OSError):
             return None
 
+    def snapshot(self) -> dict[str, bytes]:
+        """In memory, the blobs themselves (bytes are shared, not copied); on disk, nothing is needed:
+        files are content-addressed and a restored row finds its file again."""
+        return dict(self._memory)
+
+    def restore(self, saved: dict[str, bytes]) -> None:
+        self._memory = dict(saved)
+
     def delete(self, key: str) -> None:
         """Forget the bytes (callers check no other row still points at them)."""
         if self.root is None:

@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="a folder of more scenario files (PROPOPS_SANDBOX_SCENARIO_DIR)")
     serve.add_argument("--clock-start", help="ISO time the seeded data is anchored to (default: now)")
     serve.add_argument("--jobs", type=int, help="number of jobs in the main organisation (default 200)")
+    serve.add_argument("--no-control-plane", action="store_true",
+                       help="serve no /_sandbox/ routes (PROPOPS_SANDBOX_CONTROL_PLANE=0)")
     serve.add_argument("--log-level", choices=_LOG_LEVELS,
                        help="log level (PROPOPS_SANDBOX_LOG_LEVEL, default info)")
     listing = commands.add_parser("endpoints", help="list every implemented endpoint")
@@ -109,7 +111,7 @@ def _serve(ns: argparse.Namespace) -> None:
     try:
         settings = Settings.from_env(
             host=ns.host, port=ns.port, seed=ns.seed, data_dir=ns.data_dir, scenario=ns.scenario,
-            scenario_dir=ns.scenario_dir,
+            scenario_dir=ns.scenario_dir, control_plane=False if ns.no_control_plane else None,
             clock_start=clock_start, jobs=ns.jobs, log_level=ns.log_level,
         )
     except ValueError as exc:

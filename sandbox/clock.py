@@ -38,6 +38,21 @@ class Clock:
     def iso(self) -> str:
         return iso(self.now())
 
+    @property
+    def frozen(self) -> bool:
+        return self._frozen is not None
+
+    def set(self, at: dt.datetime, *, frozen: bool | None = None) -> None:
+        """Jump to `at` (keeping frozen or running, unless `frozen` says otherwise)."""
+        keep = self.frozen if frozen is None else frozen
+        self._frozen = None
+        self._offset = (at - self.start).total_seconds() - (time.monotonic() - self._t0)
+        if keep:
+            self.freeze()
+
+    def reset(self) -> None:
+        self._t0, self._offset, self._frozen = time.monotonic(), 0.0, None
+
     def freeze(self, at: dt.datetime | None = None) -> None:
         self._frozen = at or self.now()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .auth import Principal
@@ -31,7 +32,9 @@ class Decision:
 
 
 class Trouble:
-    def __init__(self, catalogue: Catalogue, store: Store, default_limiter: Limiter, seed: int, names: str):
+    def __init__(self, catalogue: Catalogue, store: Store, default_limiter: Limiter, seed: int, names: str,
+                 now: Callable[[], float] = time.time):
+        self.now = now  # sandbox-clock seconds: storms follow the clock
         self.catalogue = catalogue
         self.store = store
         self.default_limiter = default_limiter
@@ -43,7 +46,7 @@ class Trouble:
     def activate(self, names: str | list[str]) -> Scenario:
         scenario = self.catalogue.resolve(names)  # raises ScenarioError before anything changes
         self.active = scenario
-        self.started = time.monotonic()
+        self.started = self.now()
         self.rng = random.Random(f"{self.seed}:faults:{scenario.name}")
         self._limiters: dict[tuple[int, float], Limiter] = {}
         self._uses: dict[int, int] = {}
@@ -80,7 +83,7 @@ class Trouble:
             return self.default_limiter
         key = (scenario.rate_limit or self.default_limiter.limit, scenario.rate_window or self.default_limiter.window)
         if key not in self._limiters:
-            self._limiters[key] = Limiter(*key)
+            self._limiters[key] = Limiter(*key, now=self.now)
         return self._limiters[key]
 
     def storm(self, scenario: Scenario) -> float | None:
@@ -88,7 +91,7 @@ class Trouble:
         if scenario.storm_every is None or scenario.storm_seconds is None:
             return None
         # Storms close each period, so switching the scenario on does not start with one.
-        into = (time.monotonic() - self.started) % scenario.storm_every
+        into = (self.now() - self.started) % scenario.storm_every
         left = scenario.storm_every - into
         return left if left <= scenario.storm_seconds else None
 

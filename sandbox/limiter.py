@@ -2,14 +2,15 @@
 
 Each key (``ip:127.0.0.1``, ``user:3``) has a counter for the current window. `hit()` counts one request
 and says whether it is allowed, how many remain and when the window resets (a Unix timestamp, as the
-``X-RateLimit-Reset`` header wants). Windows use real time, not the sandbox clock: ``Retry-After`` is a
-promise about real seconds.
+``X-RateLimit-Reset`` header wants). Windows follow the sandbox clock (so a test can move time past
+a window); the reset time and ``Retry-After`` are reported in real seconds.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -32,13 +33,14 @@ class Verdict:
 
 
 class Limiter:
-    def __init__(self, limit: int, window: float = 60.0):
+    def __init__(self, limit: int, window: float = 60.0, now: Callable[[], float] = time.time):
         self.limit = limit
         self.window = window
+        self.now = now  # the sandbox clock's seconds: moving the clock moves the windows
         self._counts: dict[str, tuple[int, int]] = {}  # key -> (window number, requests in it)
 
     def hit(self, key: str) -> Verdict:
-        now = time.time()
+        now = self.now()
         number = int(now // self.window)
         seen_in, count = self._counts.get(key, (number, 0))
         if seen_in != number:
@@ -47,7 +49,8 @@ class Limiter:
                 self._counts = {k: v for k, v in self._counts.items() if v[0] == number}
         count += 1
         self._counts[key] = (number, count)
-        reset = int((number + 1) * self.window)
+        # Reported in real Unix time, so a client can wait for it whatever the sandbox clock says.
+        reset = math.ceil(time.time() + (number + 1) * self.window - now)
         return Verdict(count <= self.limit, self.limit, max(0, self.limit - count), reset)
 
     def reset(self) -> None:

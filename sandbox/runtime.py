@@ -6,14 +6,18 @@ fixtures/ and, with a data dir, writes it to disk before the first request.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import pickle
 import time
+from typing import Any
 
 from .auth import Auth
 from .blobs import Blobs
 from .clock import Clock, iso
 from .crypto import Cipher, KeyError_, load_or_create_key
 from .faults import Trouble
+from .journal import Journal
 from .limiter import Limiter
 from .scenarios import Catalogue, ScenarioError
 from .settings import Settings
@@ -59,11 +63,46 @@ class Sandbox:
         self.store.seed = seed
         self.clock = Clock(settings.clock_start)
         self.auth = Auth(self.store, self.clock, seed, csrf_single_use=settings.csrf_single_use)
-        self.limiter = Limiter(settings.rate_limit, settings.rate_window)
+        clock_seconds = lambda: self.clock.now().timestamp()  # noqa: E731 - the limiter's and storms' time
+        self.limiter = Limiter(settings.rate_limit, settings.rate_window, now=clock_seconds)
         self.blobs = Blobs(settings.data_dir)
         if not meta:
             self._seed()
-        self.trouble = Trouble(self.catalogue, self.store, self.limiter, seed, settings.scenario)
+        self.trouble = Trouble(self.catalogue, self.store, self.limiter, seed, settings.scenario, now=clock_seconds)
+        self.journal = Journal()
+        self.snapshots: dict[str, tuple[str, bytes]] = {}  # name -> (created_at, state)
+        self._baseline = self._capture()
+
+    # -- baseline and snapshots (control plane) ------------------------------------------------------
+
+    def _capture(self) -> bytes:
+        clock = (self.clock.now().isoformat(), self.clock.frozen)
+        return pickle.dumps((self.store.snapshot(), self.blobs.snapshot(), clock, self.trouble.active.name))
+
+    def _restore(self, state: bytes, *, clock_to_start: bool = False) -> None:
+        data, blobs, (now, frozen), scenario = pickle.loads(state)
+        self.store.restore(data)
+        self.blobs.restore(blobs)
+        self.auth.reindex()
+        if clock_to_start:
+            self.clock.reset()
+        else:
+            self.clock.set(dt.datetime.fromisoformat(now), frozen=frozen)
+        self.limiter.reset()
+        self.trouble.activate(scenario)
+
+    def reset(self) -> None:
+        """Back to the seeded baseline: data, tokens, limiter, journal, clock and the start scenario."""
+        self._restore(self._baseline, clock_to_start=True)
+        self.journal.clear()
+        self.store.mark_dirty()
+
+    def save_snapshot(self, name: str) -> None:
+        self.snapshots[name] = (self.clock.iso(), self._capture())
+
+    def restore_snapshot(self, name: str) -> None:
+        self._restore(self.snapshots[name][1])
+        self.store.mark_dirty()
 
     def _seed(self) -> None:
         from . import seed as seeding  # Faker is imported only when a dataset is built
@@ -89,12 +128,13 @@ class Sandbox:
         except OSError as exc:
             raise StartupError(f"cannot write to data dir {s.data_dir}: {exc.strerror or exc}") from None
 
-    def demo_accounts(self) -> list[dict[str, str]]:
+    def demo_accounts(self) -> list[dict[str, Any]]:
         types = {r["ID"]: r["name"] for r in self.store.select("account_types")}
         out = []
         for row in self.store.select("users", lambda r: r["ID"] <= 6):
             user = self.store.reveal("users", row)
-            out.append({"email": user["email"], "account_type": types[user["account_type_id"]], "role": user["role"]})
+            out.append({"email": user["email"], "account_type": types[user["account_type_id"]], "role": user["role"],
+                        "user_id": user["ID"], "org_id": user["org_id"]})
         return out
 
     def uptime(self) -> int:

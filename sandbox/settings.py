@@ -26,6 +26,8 @@ class Settings:
     rate_limit: int = 6000
     rate_window: float = 60.0
     csrf_single_use: bool = False
+    control_plane: bool = True  # the /_sandbox/ routes; off in shared deployments
+    admin_key: str | None = field(default=None, repr=False)  # when set, /_sandbox/ needs X-Sandbox-Admin-Key
     key: str | None = field(default=None, repr=False)  # base64 of 32 bytes; None: data dir key file
 
     @classmethod
@@ -50,6 +52,8 @@ class Settings:
             "rate_window": float,
             "csrf_single_use": lambda v: v.strip().lower() in ("1", "true", "yes", "on"),
             "key": str,
+            "control_plane": lambda v: v.strip().lower() not in ("0", "false", "no", "off"),
+            "admin_key": str,
         }
         for name, cast in casts.items():
             raw = env.get(ENV_PREFIX + name.upper())
