@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 import traceback
 from typing import Any
@@ -63,10 +64,11 @@ class ApiApp:
                 verdict = limiter.hit("ip:" + (request.client.host if request.client else "-"))
             storm = trouble.storm(scenario)
             if storm is not None:  # a storm refuses everything, and says truthfully for how long
-                verdict = Verdict(False, verdict.limit, 0, int(time.time() + storm) + 1)
+                verdict = Verdict(False, verdict.limit, 0, math.ceil(time.time() + storm), math.ceil(storm))
                 scope["sandbox.effects"] = ["storm"]
             if not verdict.allowed:
                 raise _rate_limited()
+            scope["sandbox.scenario"] = scenario
             response, verdict, outcome = await self._handle(request, verdict, scenario, limiter)
         except ApiError as exc:
             endpoint = scope.get("sandbox.endpoint")
@@ -182,7 +184,7 @@ class ApiApp:
         if fault.effect in ("error", "maintenance"):
             effects.append(f"{fault.effect} {fault.status}")
         if fault.effect == "maintenance":
-            raise _maintenance(fault.message or maintenance(self.sandbox, scenario)[1])
+            raise _maintenance(fault.message or maintenance(self.sandbox, scenario)[1], fault.status)
         if fault.effect == "error":
             headers = dict(fault.headers)
             if fault.status == 429:
@@ -228,10 +230,10 @@ def maintenance(sandbox: Sandbox, scenario: Scenario) -> tuple[bool, str]:
     return bool(scenario.maintenance), scenario.maintenance_reason or ""
 
 
-def _maintenance(reason: str) -> ApiError:
+def _maintenance(reason: str, status: int = 503) -> ApiError:
     detail = f": {reason.rstrip('.')}" if reason else ""
     text = f"PropOps is in maintenance mode{detail}. Please try again later."
-    return ApiError(503, text, headers={"Retry-After": "60"}, maintenance=True)
+    return ApiError(status, text, headers={"Retry-After": "60"}, maintenance=True)
 
 
 async def _broken(response: Response, outcome: str, send: Send) -> None:

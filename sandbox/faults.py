@@ -39,20 +39,21 @@ class Trouble:
         self.store = store
         self.default_limiter = default_limiter
         self.seed = seed
-        self.activate(names)
+        self.activate(names, files=True)  # the command line may name files
 
     # -- switching ---------------------------------------------------------------------------------
 
-    def activate(self, names: str | list[str]) -> Scenario:
-        scenario = self.catalogue.resolve(names)  # raises ScenarioError before anything changes
+    def activate(self, names: str | list[str], *, files: bool = False) -> Scenario:
+        scenario = self.catalogue.resolve(names, files=files)  # raises ScenarioError before anything changes
         self.active = scenario
+        self.spec = (names, files)  # how to switch it on again (reset, snapshots)
         self.started = self.now()
         self.rng = random.Random(f"{self.seed}:faults:{scenario.name}")
         self._limiters: dict[tuple[int, float], Limiter] = {}
         self._uses: dict[int, int] = {}
         self._per_request: dict[str, Scenario] = {}
         if scenario.archived_share:
-            self._archive(scenario.archived_share, scenario.name)
+            self._archive(scenario.archived_share, scenario.archived_by or scenario.name)
         return scenario
 
     def _archive(self, share: float, name: str) -> None:
@@ -72,7 +73,7 @@ class Trouble:
             return self.active
         scenario = self._per_request.get(header)
         if scenario is None:  # the header's scenario on top of the active one
-            scenario = compose([self.active, self.catalogue.resolve(header)])
+            scenario = compose([self.active, self.catalogue.resolve(header, files=False)])
             self._per_request[header] = scenario
         return scenario
 

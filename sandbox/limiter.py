@@ -20,6 +20,7 @@ class Verdict:
     limit: int
     remaining: int
     reset: int  # Unix time when the window ends
+    retry_after: int = 1  # whole seconds until the window ends
 
     def headers(self) -> dict[str, str]:
         out = {
@@ -28,7 +29,7 @@ class Verdict:
             "X-RateLimit-Reset": str(self.reset),
         }
         if not self.allowed:
-            out["Retry-After"] = str(max(1, math.ceil(self.reset - time.time())))
+            out["Retry-After"] = str(max(1, self.retry_after))
         return out
 
 
@@ -50,8 +51,9 @@ class Limiter:
         count += 1
         self._counts[key] = (number, count)
         # Reported in real Unix time, so a client can wait for it whatever the sandbox clock says.
-        reset = math.ceil(time.time() + (number + 1) * self.window - now)
-        return Verdict(count <= self.limit, self.limit, max(0, self.limit - count), reset)
+        left = (number + 1) * self.window - now
+        reset = math.ceil(time.time() + left)
+        return Verdict(count <= self.limit, self.limit, max(0, self.limit - count), reset, math.ceil(left))
 
     def reset(self) -> None:
         self._counts.clear()

@@ -77,10 +77,10 @@ class Sandbox:
 
     def _capture(self) -> bytes:
         clock = (self.clock.now().isoformat(), self.clock.frozen)
-        return pickle.dumps((self.store.snapshot(), self.blobs.snapshot(), clock, self.trouble.active.name))
+        return pickle.dumps((self.store.snapshot(), self.blobs.snapshot(), clock, self.trouble.spec))
 
     def _restore(self, state: bytes, *, clock_to_start: bool = False) -> None:
-        data, blobs, (now, frozen), scenario = pickle.loads(state)
+        data, blobs, (now, frozen), (scenario, files) = pickle.loads(state)
         self.store.restore(data)
         self.blobs.restore(blobs)
         self.auth.reindex()
@@ -89,7 +89,7 @@ class Sandbox:
         else:
             self.clock.set(dt.datetime.fromisoformat(now), frozen=frozen)
         self.limiter.reset()
-        self.trouble.activate(scenario)
+        self.trouble.activate(scenario, files=files)
 
     def reset(self) -> None:
         """Back to the seeded baseline: data, tokens, limiter, journal, clock and the start scenario."""

@@ -84,6 +84,7 @@ class Scenario:
     storm_every: float | None = None  # seconds between the starts of two storms
     storm_seconds: float | None = None  # how long a storm lasts (every request is 429)
     archived_share: float | None = None
+    archived_by: str | None = None  # the scenario that set archived_share: its change applies once
     token_ttl_seconds: float | None = None
     token_max_requests: int | None = None
     csrf_single_use: bool | None = None
@@ -130,20 +131,38 @@ def load_file(path: Path) -> Scenario:
     try:
         spec = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: {exc}") from None
+        found = re.search(r"at line (\d+)", str(exc))
+        line = int(found.group(1)) if found else 0
+        key = re.match(r"\s*([\w.\-]+)\s*=", text.splitlines()[line - 1]) if 0 < line <= text.count("\n") + 1 else None
+        where = f"{path}:{line}" if line else str(path)
+        field_ = f" field {key.group(1)!r}:" if key else ""
+        raise ScenarioError(f"{where}:{field_} {exc}") from None
     return _parse(spec, text, path)
 
 
-def _where(text: str, path: Path, key: str, nth: int = 0) -> str:
-    """`file:line` of the nth line that sets `key` (tomllib keeps no positions; this finds them)."""
-    pattern = re.compile(rf"^\s*(\[\[?\s*)?{re.escape(key)}\s*(=|\]|\.)", re.M)
-    hits = [text.count("\n", 0, m.start()) + 1 for m in pattern.finditer(text)]
-    line = hits[min(nth, len(hits) - 1)] if hits else None
-    return f"{path}:{line}" if line else str(path)
+def _where(text: str, path: Path, key: str, nth: int = 0, near: str | None = None) -> str:
+    """`file:line` of the line that sets `key` (tomllib keeps no positions, so they are found here): in
+    the nth `[[faults]]` block when the key belongs to a rule, also inside inline tables; else the line
+    of `near`, or the rule's `[[faults]]` line when the key is missing."""
+    lines = text.splitlines()
+    start, end = 0, len(lines)
+    rules = [i for i, line in enumerate(lines) if re.match(r"\s*\[\[\s*faults\s*\]\]", line)]
+    in_rule = key in _FAULT_KEYS or key in _LATENCY_KEYS or nth > 0
+    if in_rule and nth < len(rules):
+        start = rules[nth]
+        end = next((i for i in range(start + 1, len(lines)) if re.match(r"\s*\[\[", lines[i])), len(lines))
+    for name in (key, near):
+        if name is None:
+            continue
+        pattern = re.compile(rf"(^\s*|[{{,]\s*|^\s*\[+\s*){re.escape(name)}\s*(=|\]|\.)")
+        for i in range(start, end):
+            if pattern.search(lines[i].split("#")[0]):
+                return f"{path}:{i + 1}"
+    return f"{path}:{start + 1}" if in_rule and nth < len(rules) else str(path)
 
 
-def _bad(text: str, path: Path, key: str, why: str, nth: int = 0) -> ScenarioError:
-    return ScenarioError(f"{_where(text, path, key, nth)}: field {key!r} {why}")
+def _bad(text: str, path: Path, key: str, why: str, nth: int = 0, near: str | None = None) -> ScenarioError:
+    return ScenarioError(f"{_where(text, path, key, nth, near)}: field {key!r} {why}")
 
 
 def _check(value: Any, kind: type | tuple[type, ...], key: str, text: str, path: Path, nth: int = 0) -> Any:
@@ -173,6 +192,8 @@ def _parse(spec: dict[str, Any], text: str, path: Path) -> Scenario:
         else:
             raise _bad(text, path, key, "is not a scenario field (known: name, description, limits, data, auth, "
                                         "maintenance, faults)")
+    if values.get("archived_share") is not None:
+        values["archived_by"] = values["name"]
     scenario = Scenario(**values)
     _sanity(scenario, text, path)
     return scenario
@@ -239,7 +260,7 @@ def _sanity(s: Scenario, text: str, path: Path) -> None:
         ("requests", s.rate_limit is not None and s.rate_limit < 1, "must be at least 1"),
         ("window_seconds", s.rate_window is not None and s.rate_window <= 0, "must be above 0"),
         ("storm_seconds", (s.storm_every is None) != (s.storm_seconds is None),
-         "and storm_every_seconds go together"),
+         "and storm_every_seconds go together (give both)"),
         ("storm_seconds", s.storm_every is not None and s.storm_seconds is not None
          and not 0 < s.storm_seconds < s.storm_every, "must be above 0 and below storm_every_seconds"),
         ("archived_share", s.archived_share is not None and not 0 <= s.archived_share <= 1, "must be from 0 to 1"),
@@ -248,7 +269,7 @@ def _sanity(s: Scenario, text: str, path: Path) -> None:
     ]
     for key, failed, why in checks:
         if failed:
-            raise _bad(text, path, key, why)
+            raise _bad(text, path, key, why, near="storm_every_seconds" if key == "storm_seconds" else None)
 
 
 # -- the catalogue -----------------------------------------------------------------------------------
@@ -267,16 +288,18 @@ class Catalogue:
                 self.scenarios[scenario.name] = scenario
         self._composed: dict[tuple[str, ...], Scenario] = {}
 
-    def resolve(self, names: str | list[str]) -> Scenario:
-        """`"a,b"` or `["a", "b"]` (names or paths to .toml files) → one composed scenario."""
+    def resolve(self, names: str | list[str], *, files: bool = True) -> Scenario:
+        """`"a,b"` or `["a", "b"]` → one composed scenario. Paths to .toml files only with `files` (the
+        command line): a request header or the control plane may name catalogued scenarios only, so no
+        client can make the server open a file of its choosing."""
         parts = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n and n.strip()]
         if not parts:
             raise ScenarioError("no scenario named")
-        key = tuple(parts)
+        key = (*parts, files)
         if key not in self._composed:
             found = []
             for part in parts:
-                if part.endswith(".toml") or "/" in part:
+                if files and (part.endswith(".toml") or "/" in part):
                     found.append(load_file(Path(part)))
                 elif part in self.scenarios:
                     found.append(self.scenarios[part])

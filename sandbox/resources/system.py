@@ -63,7 +63,8 @@ async def maintenance_status(call: Call) -> dict[str, Any]:
     """Public, so a login page can detect a maintenance window (system guide)."""
     from ..api import maintenance  # the request path owns the rule; this only reports it
 
-    enabled, reason = maintenance(call.sandbox, call.sandbox.trouble.active)
+    scenario = call.request.scope.get("sandbox.scenario") or call.sandbox.trouble.active  # X-Sandbox-Scenario too
+    enabled, reason = maintenance(call.sandbox, scenario)
     return ok({"enabled": enabled, "maintenance_mode": enabled, "reason": reason or None})
 
 
