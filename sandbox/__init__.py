@@ -1,11 +1,28 @@
 """PropOps Sandbox: a local, stateful fake of the PropOps REST API.
 
+    from sandbox import Sandbox
+    with Sandbox(seed=7, scenario="flaky") as sb:       # a live server on a free port
+        client = sb.client("staff")                     # httpx, signed in, CSRF handled
+
     from sandbox import Settings, create_app
-    app = create_app(Settings(seed=7))        # an ASGI app; serve it with uvicorn
+    app = create_app(Settings(seed=7))                  # or just the ASGI app, for your own server
 """
+
+from typing import Any
 
 from .app import create_app
 from .settings import Settings
 
 __version__ = "0.1.0"
-__all__ = ["Settings", "__version__", "create_app"]
+__all__ = ["InProcessSandbox", "Sandbox", "SandboxError", "Settings", "__version__", "create_app"]
+
+_HANDLE = ("InProcessSandbox", "Sandbox", "SandboxError")
+
+
+def __getattr__(name: str) -> Any:
+    # The handle pulls in uvicorn and httpx; load it only when someone asks for it.
+    if name in _HANDLE:
+        from . import handle
+
+        return getattr(handle, name)
+    raise AttributeError(f"module 'sandbox' has no attribute {name!r}")

@@ -27,6 +27,7 @@ import anyio.from_thread
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .app import create_app
 from .clock import iso, parse_instant
 from .settings import Settings
 from .testing import LiveServer
@@ -49,8 +50,7 @@ class SandboxError(RuntimeError):
 
     def __init__(self, status: int, message: str):
         super().__init__(f"{status}: {message}")
-        self.status = status
-        self.message = message
+        self.status, self.message = status, message
 
 
 def email_for(role_or_email: str) -> str:
@@ -78,10 +78,6 @@ class Clock:
 
     def now(self) -> dt.datetime:
         return parse_instant(self.state()["now"])
-
-    @property
-    def frozen(self) -> bool:
-        return bool(self.state()["frozen"])
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._sandbox.control("POST", "/clock", json=body)
@@ -172,6 +168,9 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._url or (self.server.url if self.server else 'not started')}>"
+
     @property
     def url(self) -> str:
         if self._url is not None:
@@ -195,12 +194,11 @@ class Sandbox:
 
     # -- the control plane -------------------------------------------------------------------------
 
-    def control(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One call to /_sandbox/<path>: the envelope's `data`, or SandboxError."""
+    def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """One call: the JSON envelope, or SandboxError with the status and the envelope's error."""
         if self._http is None:
             self.start()
-        assert self._http is not None
-        response = self._http.request(method, "/_sandbox" + path, **kwargs)
+        response = self._http.request(method, path, **kwargs)  # type: ignore[union-attr]
         try:
             body = response.json()
         except ValueError:
@@ -208,7 +206,11 @@ class Sandbox:
         if response.status_code >= 400 or not isinstance(body, dict) or body.get("success") is False:
             error = body.get("error") if isinstance(body, dict) else None
             raise SandboxError(response.status_code, error or response.text.strip() or response.reason_phrase)
-        return body.get("data")
+        return body
+
+    def control(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One call to /_sandbox/<path>: the envelope's `data`, or SandboxError."""
+        return self._send(method, "/_sandbox" + path, **kwargs).get("data")
 
     def reset(self) -> dict[str, Any]:
         """Back to the seeded baseline: data, sessions, limiter, journal, clock and start scenario."""
@@ -233,11 +235,7 @@ class Sandbox:
 
     def requests(self, **filters: Any) -> list[dict[str, Any]]:
         """The request journal, oldest first: filters method, path (fnmatch), status, since (id or time), limit."""
-        params = {}
-        for name, value in filters.items():
-            if value is None:
-                continue
-            params[name] = _instant(value) if isinstance(value, dt.datetime) else value
+        params = {k: _instant(v) if isinstance(v, dt.datetime) else v for k, v in filters.items() if v is not None}
         return self.control("GET", "/requests", params=params)
 
     def clear_requests(self) -> None:
@@ -261,24 +259,16 @@ class Sandbox:
     # -- signing in --------------------------------------------------------------------------------
 
     def _api(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """An /api/ call that retries the injected 500/502/503 and broken answers a few times."""
-        if self._http is None:
-            self.start()
-        assert self._http is not None
+        """An /api/ call that retries injected 500/502/503 and broken answers (it sets up, it does not test)."""
         for attempt in range(5):
             try:
-                response = self._http.request(method, path, **kwargs)
-                body = response.json()
-            except (httpx.TransportError, ValueError):
+                return self._send(method, path, **kwargs)
+            except SandboxError as exc:
+                if exc.status not in _RETRY or attempt == 4:
+                    raise
+            except httpx.TransportError:
                 if attempt == 4:
                     raise
-                continue
-            if response.status_code in _RETRY and attempt < 4:
-                continue
-            if response.status_code >= 400 or not isinstance(body, dict):
-                error = body.get("error") if isinstance(body, dict) else None
-                raise SandboxError(response.status_code, error or response.text)
-            return body
         raise AssertionError("unreachable")
 
     def login(self, role_or_email: str = "staff", password: str = PASSWORD) -> str:
@@ -381,8 +371,6 @@ class InProcessSandbox(Sandbox):
     def start(self) -> InProcessSandbox:
         if self._http is not None:
             return self
-        from .app import create_app
-
         self._app = create_app(self.settings)
         self._stack = ExitStack()
         self._portal = self._stack.enter_context(anyio.from_thread.start_blocking_portal())
@@ -394,7 +382,6 @@ class InProcessSandbox(Sandbox):
         if self._stack is not None:
             self._stack.close()
             self._stack = self._portal = None
-        if self._app is not None:
             self._app.sandbox.store.flush()  # what the server's shutdown does
 
     @property

@@ -1,7 +1,8 @@
 """pytest plugin: a live PropOps sandbox for your tests, reset after every test that uses it.
 
-Installed with the package (entry point `propops_sandbox`); in a checkout load it with
-`-p sandbox.pytest_plugin` or `pytest_plugins = ["sandbox.pytest_plugin"]` in the root conftest.
+An installed package loads it by itself (entry point `propops_sandbox`; `-p no:propops_sandbox` turns it
+off). From a checkout that is not installed, load it with `-p sandbox.pytest_plugin` — never both: pytest
+refuses to register one module under two names.
 
     def test_list_jobs(propops_client):                    # httpx.Client signed in as staff
         assert propops_client.get("/api/jobs/manage", params={"action": "list"}).status_code == 200

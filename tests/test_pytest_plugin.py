@@ -90,6 +90,7 @@ def test_each_test_starts_from_the_baseline_and_the_marker_scopes_a_scenario(inn
 
         def test_a_changes_everything(propops_sandbox, propops_client):
             assert propops_sandbox.url.startswith("http://127.0.0.1:") and propops_sandbox.server is not None
+            assert propops_sandbox.app.sandbox.settings.seed == 42  # the --propops-seed default
             create(propops_client)
             assert len(probes(propops_client)) == 1
             propops_sandbox.set_scenario("maintenance")
@@ -177,6 +178,7 @@ def test_in_process_variant_has_the_same_api_without_a_socket(inner):
 
         def test_a(propops_asgi):
             assert propops_asgi.server is None and propops_asgi.url == "http://testserver"
+            assert propops_asgi.app.sandbox.settings.seed == 7
             with propops_asgi.client("staff") as staff:
                 assert isinstance(staff, httpx.Client)
                 create(staff)
@@ -205,7 +207,7 @@ def test_in_process_variant_has_the_same_api_without_a_socket(inner):
                     assert all(job["contractor_id"] == 20 for job in r.json()["data"])
 
             anyio.run(main)
-        """, "--propops-clock-start", "2026-11-01T09:00:00Z")
+        """, "--propops-clock-start", "2026-11-01T09:00:00Z", "--propops-seed", "7")
     result.assert_outcomes(passed=4)
 
 
