@@ -10,10 +10,10 @@
 
 from typing import Any
 
+from ._version import __version__
 from .app import create_app
 from .settings import Settings
 
-__version__ = "0.1.0"
 __all__ = ["InProcessSandbox", "Sandbox", "SandboxError", "Settings", "__version__", "create_app"]
 
 _HANDLE = ("InProcessSandbox", "Sandbox", "SandboxError")

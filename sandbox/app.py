@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
-from . import control
+from . import control, openapi
 from .api import ApiApp
 from .endpoints import Routes
 from .resources import (
@@ -66,7 +66,8 @@ class SandboxApp:
             yield
             sandbox.store.flush()  # a graceful stop loses nothing
 
-        self.other = Starlette(routes=control.routes(sandbox, self.routes), lifespan=lifespan)
+        self.other = Starlette(routes=control.routes(sandbox, self.routes) + openapi.routes(self.routes),
+                               lifespan=lifespan)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(("/api/", "/attachment/")):
