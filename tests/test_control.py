@@ -152,3 +152,14 @@ def test_new_records_take_their_timestamps_from_the_clock(server, admin):
         "job_type_id": 3, "address_id": 5}).json()["job_uuid"]
     assert job(admin, uuid)["created_at"] == "2026-12-25T12:00:00Z"
     assert dt.datetime.fromisoformat(job(admin, uuid)["updated_at"].replace("Z", "+00:00")).month == 12
+
+
+def test_the_health_probe_is_exempt_from_scenarios_and_the_journal(tmp_path):
+    (tmp_path / "all-fail.toml").write_text('name = "all-fail"\n[[faults]]\neffect = "error"\nstatus = 500\n')
+    with LiveServer(Settings(clock_start=CLOCK_START, scenario="all-fail", scenario_dir=tmp_path)) as server:
+        control(server, "DELETE", "requests")
+        for _ in range(5):
+            r = httpx.get(server.url + "/api/system/heartbeat", params={"health_check": 1})
+            assert r.status_code == 200 and "X-RateLimit-Remaining" in r.headers
+        assert control(server, "GET", "requests").json()["count"] == 0
+        assert httpx.get(server.url + "/api/system/heartbeat").status_code == 500  # not a probe: faults apply
