@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from . import dashboard
 from .clock import iso, parse_instant
 from .endpoints import Routes
 from .runtime import Sandbox
@@ -180,5 +181,9 @@ def routes(sandbox: Sandbox, api_routes: Routes) -> list[Route]:
         ("/_sandbox/accounts", accounts, ["GET"]),
         ("/_sandbox/scenarios", scenarios, ["GET"]),
         ("/_sandbox/scenario", scenario, ["GET", "PUT"]),
+        ("/_sandbox/stats", dashboard.stats(sandbox), ["GET"]),
     ]
-    return [Route(path, guarded(handler), methods=methods) for path, handler, methods in table]
+    # The dashboard page holds no data (every call it makes is guarded), so a browser can open it and
+    # then ask for the admin key.
+    page = Route("/_sandbox/", dashboard.page, methods=["GET"])
+    return [page, *(Route(path, guarded(handler), methods=methods) for path, handler, methods in table)]

@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 JOBS = "/api/jobs/manage"
 LIST = {"action": "list", "limit": 3}
 BEAT = "/api/system/heartbeat"
+MAINT = "/api/system/maintenance-mode"  # tokenless, and (unlike the health probe) subject to scenarios
 STATUS = "/api/system/status"
 SERVER_ERROR = "An unexpected error occurred. Please retry after a short delay."
 ERROR_PREFIX = "propops-sandbox: error: "
@@ -116,7 +117,7 @@ def test_error_rules_match_on_method_path_action_and_role(tmp_path: Path) -> Non
         assert r.headers["Retry-After"] == "1"
         assert state(server) == before  # the keep-alive did not run
         assert admin.get(BEAT).status_code == 200  # GET is not matched
-        assert_error(httpx.get(server.url + BEAT, params={"health_check": 1}), 503, "temporarily unavailable")
+        assert_error(httpx.get(server.url + BEAT), 503, "temporarily unavailable")  # anonymous, not the probe
         assert admin.get(STATUS).status_code == 200  # no rule matches this path
         assert update(admin, "POST is not matched").status_code == 200
 
@@ -230,13 +231,13 @@ def test_waiting_retry_after_gets_through(tmp_path: Path) -> None:
     with serve(tmp_path, "tight") as server, httpx.Client(base_url=server.url) as anon:
         clock = server.sandbox.clock
         clock.advance(2 - clock.now().timestamp() % 2 + 0.05)  # start of a window
-        answers = [anon.get(BEAT, params={"health_check": 1}) for _ in range(4)]
+        answers = [anon.get(MAINT) for _ in range(4)]
         assert [r.status_code for r in answers] == [200, 200, 200, 429]
         assert [r.headers["X-RateLimit-Remaining"] for r in answers] == ["2", "1", "0", "0"]
         wait = int(answers[-1].headers["Retry-After"])
         assert 1 <= wait <= 3
         time.sleep(wait)
-        r = anon.get(BEAT, params={"health_check": 1})
+        r = anon.get(MAINT)
         assert r.status_code == 200 and r.headers["X-RateLimit-Remaining"] == "2"
 
 
@@ -371,9 +372,9 @@ def test_cli_serves_a_composed_scenario_from_a_scenario_dir(tmp_path: Path) -> N
                 assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.1)
             assert httpx.get(url + "/_sandbox/scenario").json()["data"]["scenario"] == ["a", "b"]
-            r = httpx.get(url + BEAT, params={"health_check": 1})
-            assert r.status_code == 200 and r.headers["X-RateLimit-Limit"] == "40"
-            token = httpx.post(url + "/api/auth/login", json={"email": ADMIN, "password": "sandbox"}).json()["token"]
+            login = httpx.post(url + "/api/auth/login", json={"email": ADMIN, "password": "sandbox"})
+            assert login.status_code == 200 and login.headers["X-RateLimit-Limit"] == "40"  # b's limit
+            token = login.json()["token"]
             assert_error(httpx.get(url + STATUS, headers={"Authorization": f"Bearer {token}"}), 418)
         finally:
             proc.terminate()
