@@ -3,6 +3,8 @@
     propops-sandbox [serve] [--host H] [--port P] [--seed N] [--data-dir D] [--scenario S]
                             [--clock-start ISO] [--jobs N] [--log-level L]
     propops-sandbox endpoints [--json]
+    propops-sandbox scenarios [--json] [--scenario-dir D]
+    propops-sandbox bench [--json] [--quick] [--check]
 
 Every option has a PROPOPS_SANDBOX_* variable; an option given on the command line wins. A bad option
 or an unusable data dir is one line on stderr and exit status 2.
@@ -52,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="log level (PROPOPS_SANDBOX_LOG_LEVEL, default info)")
     listing = commands.add_parser("endpoints", help="list every implemented endpoint")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    bench = commands.add_parser("bench", help="measure the sandbox against its performance budgets")
+    from .bench import add_arguments as bench_arguments  # the bench module imports only the stdlib at load
+
+    bench_arguments(bench)  # --json, --quick, --check, --generator {auto,wrk,python}
     catalogue = commands.add_parser("scenarios", help="list the scenarios with their descriptions")
     catalogue.add_argument("--scenario-dir", type=Path, help="a folder of more scenario files")
     catalogue.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -65,6 +71,10 @@ def main(argv: list[str] | None = None) -> None:
     ns = _parser().parse_args(args)
     if ns.command == "endpoints":
         return _endpoints(ns.json)
+    if ns.command == "bench":
+        from .bench import main as bench_main
+
+        raise SystemExit(bench_main(ns))
     if ns.command == "scenarios":
         return _scenarios(ns.scenario_dir, ns.json)
     return _serve(ns)
