@@ -38,22 +38,31 @@ class Resource:
 
 
 def matcher(resource: Resource, call: Call) -> Predicate:
-    """One predicate for the caller's scope plus every filter given in this request."""
+    """One predicate for the caller's scope plus every filter given in this request.
+
+    It runs once per stored row, so it is one plain function: equality filters first (cheap and usually
+    the most selective), then the flags, the free-text search, and the caller's scope last."""
     p = call.params
-    checks: list[Predicate] = [resource.visible(call)]
-    for name in resource.filters:
-        if p.get(name) is not None:
-            checks.append(lambda r, f=name, v=p[name]: r.get(f) == v)
-    for name, field in resource.flags:
-        if p.get(name) is not None:
-            checks.append(lambda r, f=field, want=p[name]: (r.get(f) or 0) > 0 if want else not r.get(f))
-    needle = (p.get("search") or "").strip().lower()
-    if needle and resource.search:
-        fields = resource.search
-        checks.append(lambda r: any(needle in str(r.get(f) or "").lower() for f in fields))
-    if len(checks) == 1:
-        return checks[0]
-    return lambda r: all(check(r) for check in checks)
+    visible = resource.visible(call)
+    equal = tuple((name, p[name]) for name in resource.filters if p.get(name) is not None)
+    flags = tuple((field, bool(p[name])) for name, field in resource.flags if p.get(name) is not None)
+    needle = (p.get("search") or "").strip().lower() if resource.search else ""
+    fields = resource.search
+    if not (equal or flags or needle):
+        return visible
+
+    def keep(r: Row) -> bool:
+        for field, value in equal:
+            if r.get(field) != value:
+                return False
+        for field, want in flags:
+            if bool(r.get(field)) != want:
+                return False
+        if needle and not any(needle in str(r.get(f) or "").lower() for f in fields):
+            return False
+        return visible(r)
+
+    return keep
 
 
 def page(call: Call, rows: list[Any]) -> list[Any]:
