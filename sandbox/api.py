@@ -159,8 +159,7 @@ class ApiApp:
             return JSONEnvelope({}), verdict, outcome
         call = Call(request, endpoint, sandbox, validate(endpoint.params, raw), principal, action)
         result = await endpoint.handler(call)
-        if method in _WRITES or endpoint.path == "/api/security/csrf-token":
-            await sandbox.store.commit()
+        await sandbox.store.commit()  # a no-op unless the handler changed something (CSRF issue, audit rows…)
         if isinstance(result, Response):
             return result, verdict, outcome
         return JSONEnvelope(result, status_code=endpoint.status), verdict, outcome
@@ -170,7 +169,7 @@ class ApiApp:
         """Maintenance, then the fault rules: sleep the latency, raise an error, or return "drop" /
         "truncate" for __call__ to break the answer."""
         if principal is not None and principal.account_type_id != STAFF:
-            enabled, reason = maintenance(self.sandbox, scenario)
+            enabled, reason = self.sandbox.trouble.maintenance(scenario)
             if enabled:
                 scope["sandbox.effects"] = ["maintenance"]
                 raise _maintenance(reason)
@@ -188,7 +187,7 @@ class ApiApp:
         if fault.effect in ("error", "maintenance"):
             effects.append(f"{fault.effect} {fault.status}")
         if fault.effect == "maintenance":
-            raise _maintenance(fault.message or maintenance(self.sandbox, scenario)[1], fault.status)
+            raise _maintenance(fault.message or self.sandbox.trouble.maintenance(scenario)[1], fault.status)
         if fault.effect == "error":
             headers = dict(fault.headers)
             if fault.status == 429:
@@ -232,14 +231,6 @@ _REASONS = {
     503: "Service temporarily unavailable. Please retry shortly.",
     504: "Gateway timeout: the upstream PropOps service took too long.",
 }
-
-
-def maintenance(sandbox: Sandbox, scenario: Scenario) -> tuple[bool, str]:
-    """Maintenance mode: switched on by POST /api/system/maintenance-mode or by the scenario."""
-    stored = sandbox.store.meta().get("maintenance") or {}
-    if stored.get("enabled"):
-        return True, stored.get("reason") or ""
-    return bool(scenario.maintenance), scenario.maintenance_reason or ""
 
 
 def _maintenance(reason: str, status: int = 503) -> ApiError:

@@ -29,6 +29,3 @@ def notify(store: Store, now: str, *, org_id: int, type: str, title: str, messag
         "resource_type": "job" if job_id else None, "resource_id": job_id, "created_at": now, **extra,
     })
 
-
-def for_job(store: Store, table: str, job_id: int) -> list[Row]:
-    return [store.reveal(table, r) for r in store.select(table, lambda r: r.get("job_id") == job_id)]

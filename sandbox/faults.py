@@ -9,7 +9,6 @@ active one; its data changes (archived jobs) apply only when a scenario is switc
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import Callable
@@ -110,6 +109,13 @@ class Trouble:
             return (now - created).total_seconds() > scenario.token_ttl_seconds
         return False
 
+    def maintenance(self, scenario: Scenario) -> tuple[bool, str]:
+        """Maintenance mode: switched on by POST /api/system/maintenance-mode or by the scenario."""
+        stored = self.store.meta().get("maintenance") or {}
+        if stored.get("enabled"):
+            return True, stored.get("reason") or ""
+        return bool(scenario.maintenance), scenario.maintenance_reason or ""
+
     def decide(self, scenario: Scenario, method: str, path: str, action: str | None, role: str) -> Decision:
         """Walk the fault rules in order: latency adds up, the first matching failure ends the walk. Every
         rule that matches the request draws from the generator, so the sequence replays exactly."""
@@ -126,6 +132,3 @@ class Trouble:
             break
         return decision
 
-
-def retry_after(seconds: float) -> str:
-    return str(max(1, math.ceil(seconds)))

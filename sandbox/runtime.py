@@ -25,7 +25,6 @@ from .storage import StorageError
 from .store import Store
 
 log = logging.getLogger("sandbox")
-DEMO_PASSWORD = "sandbox"
 _KEY_CHECK = "propops-sandbox key check"
 
 

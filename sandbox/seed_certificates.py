@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 
 ID_START = 3
 DOCUMENTED_CONTRACTOR = 20
-DOCUMENTED_FILE = "cert_20_5_1704873600.pdf"
 _DAY = 86_400
 TRADE_CERTS = {1: "Gas Safe Certificate", 2: "WaterSafe Accreditation", 3: "NICEIC Certificate",
                4: "CompetentRoofer Certificate", 5: "Public Liability Insurance"}

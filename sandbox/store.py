@@ -226,10 +226,6 @@ class Store:
         for table in self.db._tables.values():  # TinyDB keeps per-table query caches
             table.clear_cache()
 
-    @property
-    def is_empty(self) -> bool:
-        return not self.meta()
-
     async def commit(self) -> None:
         """Persist pending writes (no-op in memory mode or when nothing changed)."""
         storage = self.db.storage

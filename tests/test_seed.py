@@ -322,13 +322,12 @@ def test_jobs_override_scales_the_main_org_only():
     assert sum(j["org_id"] == 2 for j in big["jobs"]) == 20
 
 
-def test_hundred_thousand_jobs_build_quickly():
-    code = ("import time; from datetime import datetime, UTC; from sandbox import seed; "
-            "t = time.perf_counter(); d = seed.build(42, datetime(2025, 3, 1, tzinfo=UTC), jobs=100_000); "
-            "print(time.perf_counter() - t, sum(j['org_id'] == 1 for j in d['jobs']), "
-            "len({j['job_ref'] for j in d['jobs']}), len(d['jobs']))")
-    elapsed, main, refs, total = run_python(code).split()
-    assert float(elapsed) < 15
+def test_hundred_thousand_jobs_build_with_unique_refs():
+    # How fast is the benchmark's business (propops-sandbox bench: seeding 100,000 jobs <= 10 s).
+    code = ("from datetime import datetime, UTC; from sandbox import seed; "
+            "d = seed.build(42, datetime(2025, 3, 1, tzinfo=UTC), jobs=100_000); "
+            "print(sum(j['org_id'] == 1 for j in d['jobs']), len({j['job_ref'] for j in d['jobs']}), len(d['jobs']))")
+    main, refs, total = run_python(code).split()
     assert int(main) == 100_000 and int(refs) == int(total) == 100_020
 
 

@@ -61,10 +61,8 @@ async def status(call: Call) -> dict[str, Any]:
 
 async def maintenance_status(call: Call) -> dict[str, Any]:
     """Public, so a login page can detect a maintenance window (system guide)."""
-    from ..api import maintenance  # the request path owns the rule; this only reports it
-
-    scenario = call.request.scope.get("sandbox.scenario") or call.sandbox.trouble.active  # X-Sandbox-Scenario too
-    enabled, reason = maintenance(call.sandbox, scenario)
+    trouble = call.sandbox.trouble
+    enabled, reason = trouble.maintenance(call.request.scope.get("sandbox.scenario") or trouble.active)
     return ok({"enabled": enabled, "maintenance_mode": enabled, "reason": reason or None})
 
 

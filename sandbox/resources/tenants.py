@@ -210,7 +210,6 @@ async def gdpr_report(call: Call) -> dict[str, Any]:
     expires = iso(now + dt.timedelta(hours=REPORT_HOURS))
     request = store.insert("gdpr_requests", {"ID": None, "uuid": None, "org_id": me.org_id, "tenant_id": id_,
                                              "requested_by": me.user_id, "created_at": iso(now), "expires_at": expires})
-    await store.commit()  # a GET, so the dispatcher does not persist it: the audit row must not be lost
 
     def name(table: str, key: Any) -> str | None:
         row = store.raw(table, key)
