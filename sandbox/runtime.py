@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import pickle
+import tempfile
 import time
+import weakref
 from typing import Any
 
 from .auth import Auth
@@ -28,8 +31,37 @@ log = logging.getLogger("sandbox")
 _KEY_CHECK = "propops-sandbox key check"
 
 
+IN_MEMORY = 32 * 2**20  # captured states bigger than this wait in a temporary file, not in memory
+
+
 class StartupError(RuntimeError):
     """A reason the sandbox cannot start, said in one line."""
+
+
+class _Spilled:
+    """A captured state too big to hold beside the live data (100,000 jobs: ~230 MB): its bytes wait in
+    an unlinked temporary file, so the reset baseline costs disk, not resident memory."""
+
+    def __init__(self, blob: bytes):
+        fd, path = tempfile.mkstemp(prefix="propops-sandbox-state-")
+        os.unlink(path)
+        self.size = len(blob)
+        self._fd = fd
+        weakref.finalize(self, os.close, fd)
+        view = memoryview(blob)
+        while view:
+            view = view[os.write(fd, view):]
+
+    def read(self) -> bytes:
+        return os.pread(self._fd, self.size, 0)
+
+
+def _keep(blob: bytes) -> bytes | _Spilled:
+    return blob if len(blob) <= IN_MEMORY else _Spilled(blob)
+
+
+def _load(kept: bytes | _Spilled) -> bytes:
+    return kept if isinstance(kept, bytes) else kept.read()
 
 
 class Sandbox:
@@ -69,18 +101,18 @@ class Sandbox:
             self._seed()
         self.trouble = Trouble(self.catalogue, self.store, self.limiter, seed, settings.scenario, now=clock_seconds)
         self.journal = Journal()
-        self.snapshots: dict[str, tuple[str, bytes]] = {}  # name -> (created_at, state)
+        self.snapshots: dict[str, tuple[str, tuple[bytes | _Spilled, bytes]]] = {}  # name -> (created_at, state)
         self._baseline = self._capture()
 
     # -- baseline and snapshots (control plane) ------------------------------------------------------
 
-    def _capture(self) -> bytes:
+    def _capture(self) -> tuple[bytes | _Spilled, bytes]:
         clock = (self.clock.now().isoformat(), self.clock.frozen)
-        return pickle.dumps((self.store.snapshot(), self.blobs.snapshot(), clock, self.trouble.spec))
+        return _keep(self.store.snapshot()), pickle.dumps((self.blobs.snapshot(), clock, self.trouble.spec))
 
-    def _restore(self, state: bytes, *, clock_to_start: bool = False) -> None:
-        data, blobs, (now, frozen), (scenario, files) = pickle.loads(state)
-        self.store.restore(data)
+    def _restore(self, state: tuple[bytes | _Spilled, bytes], *, clock_to_start: bool = False) -> None:
+        blobs, (now, frozen), (scenario, files) = pickle.loads(state[1])
+        self.store.restore(_load(state[0]))
         self.blobs.restore(blobs)
         self.auth.reindex()
         if clock_to_start:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import random
 from datetime import datetime
 
+from .storage import row_maker
+
 PHOTO_TYPES = ("before", "before", "during", "after", "after", "other")
 # (width, height) of seeded pictures, as a phone would take them once downscaled on ingest.
 PHOTO_SIZES = ((1600, 1200), (1200, 1600), (1920, 1080), (1600, 1200))
@@ -39,6 +41,8 @@ def build(tables: dict[str, list[dict]], seed: int, clock_start: datetime) -> di
     (photo_prefix, photo_offset), (doc_prefix, doc_offset) = _prefix(rng), _prefix(rng)
     bits = rng.getrandbits
     names = {t["ID"]: t["name"].replace(" ", "_") for t in tables.get("file_types", ())}
+    shared: dict[str, str] = {}  # one object per repeated file name (100,000 jobs: 15,000 of 270,000)
+    photo, document = row_maker("photos"), row_maker("documents")  # compact rows: 100,000 jobs make ~370,000
     photos: list[dict] = []
     documents: list[dict] = []
     for job in tables.get("jobs", ()):
@@ -53,13 +57,13 @@ def build(tables: dict[str, list[dict]], seed: int, clock_start: datetime) -> di
             kind, (width, height), png = PHOTO_TYPES[r % 6], PHOTO_SIZES[(r >> 3) & 3], (r >> 5) & 15 == 0
             size = 600_000 + (r >> 9 & 0x3FFFFF)  # 0.6 to 4.8 MB as taken
             id_ = len(photos) + 1
-            photos.append({
+            photos.append(photo({
                 "ID": id_, "uuid": f"{photo_prefix}{(id_ * _K + photo_offset) & _MASK:012x}", "org_id": org_id,
                 "job_id": job_id, "photo_type": kind,
-                "file_name": f"IMG_{1000 + (r >> 31)}.{'png' if png else 'jpg'}",
+                "file_name": shared.setdefault(name := f"IMG_{1000 + (r >> 31)}.{'png' if png else 'jpg'}", name),
                 "mime_type": "image/png" if png else "image/jpeg", "size": size,
                 "stored_size": size // (2 if png else 4), "width": width, "height": height,
-                "uploaded_by": by, "created_at": opened if kind == "before" else later})
+                "uploaded_by": by, "created_at": opened if kind == "before" else later}))
         for _ in range(n_docs):
             r = bits(32)
             type_id = DOC_TYPES[r % 7]
@@ -73,5 +77,5 @@ def build(tables: dict[str, list[dict]], seed: int, clock_start: datetime) -> di
                    "size": size, "stored_size": size, "uploaded_by": by, "created_at": later}
             if ext == "jpg":
                 row["width"], row["height"] = 1600, 1200
-            documents.append(row)
+            documents.append(document(row))
     return {"photos": photos, "documents": documents}

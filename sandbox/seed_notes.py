@@ -16,6 +16,8 @@ import time
 import uuid
 from datetime import datetime
 
+from .storage import row_maker
+
 SHARE = 0.3
 MAX_PER_JOB = 3
 ATTACHMENT_SHARE = 0.15  # of generated notes, one metadata-only attachment
@@ -75,15 +77,16 @@ def build(tables: dict[str, list[dict]], seed: int, clock_start: datetime) -> di
     by_contractor = {u["contractor_id"]: u["ID"] for u in users if u.get("contractor_id") is not None}
     user_ids = {u["ID"] for u in users}
 
+    note_row, file_row = row_maker("case_notes"), row_maker("case_note_attachments")  # compact rows
     notes: list[dict] = []
     files: list[dict] = []
     note_ids = (i for i in range(1, 1 << 31) if i != DOC_NOTE_ID)
     file_ids = iter(range(1, 1 << 31))
 
     def attach(note: dict, name: str, mime: str, size: int) -> None:
-        files.append({"ID": next(file_ids), "uuid": new_uuid(), "org_id": note["org_id"], "job_id": note["job_id"],
-                      "note_id": note["ID"], "file_name": name, "mime_type": mime, "size": size, "blob": None,
-                      "created_at": note["created_at"]})
+        files.append(file_row({"ID": next(file_ids), "uuid": new_uuid(), "org_id": note["org_id"],
+                               "job_id": note["job_id"], "note_id": note["ID"], "file_name": name, "mime_type": mime,
+                               "size": size, "blob": None, "created_at": note["created_at"]}))
 
     for job in tables.get("jobs", []):
         if job["ID"] == DOC_JOB:
@@ -104,11 +107,11 @@ def build(tables: dict[str, list[dict]], seed: int, clock_start: datetime) -> di
         start, end = _epoch(job["created_at"]), _epoch(job["updated_at"])
         times = sorted(start + int(rng.random() * max(0, end - start)) for _ in range(rng.randint(1, MAX_PER_JOB)))
         for t in times:
-            note = {"ID": next(note_ids), "uuid": new_uuid(), "org_id": job["org_id"], "job_id": job["ID"],
+            note = note_row({"ID": next(note_ids), "uuid": new_uuid(), "org_id": job["org_id"], "job_id": job["ID"],
                     "message": MESSAGES[int(rng.random() * len(MESSAGES))],
                     "created_by": authors[int(rng.random() * len(authors))],
                     "send_email": rng.random() < EMAIL_SHARE, "is_pinned": rng.random() < PIN_SHARE,
-                    "created_at": _ts(t), "updated_at": _ts(t)}
+                    "created_at": (at := _ts(t)), "updated_at": at})
             notes.append(note)
             if rng.random() < ATTACHMENT_SHARE:
                 name, mime = FILES[int(rng.random() * len(FILES))]

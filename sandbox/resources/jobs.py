@@ -82,7 +82,7 @@ def _name(store, table: str, id_: Any, field: str = "name") -> str | None:
 
 
 def _person(store, table: str, id_: Any) -> str | None:
-    row = store.get(table, id_)
+    row = store.plain(table, id_)
     return None if row is None else f"{row['first_name']} {row['last_name']}"
 
 
@@ -219,9 +219,8 @@ def _check_dates(values: dict[str, Any], current: Row | None = None) -> None:
 
 
 def _next_ref(store, id_: int) -> str:
-    taken = {r["job_ref"] for r in store.select("jobs")}
     ref = f"JOB-{id_ - 1000:03d}"
-    return ref if id_ > 1000 and ref not in taken else f"JOB-{id_}"
+    return ref if id_ > 1000 and ref not in store.taken("jobs", "job_ref") else f"JOB-{id_}"
 
 
 async def create(call: Call) -> dict[str, Any]:
