@@ -11,6 +11,7 @@ import logging
 import os
 import pickle
 import tempfile
+import threading
 import time
 import weakref
 from typing import Any
@@ -40,7 +41,8 @@ class StartupError(RuntimeError):
 
 class _Spilled:
     """A captured state too big to hold beside the live data (100,000 jobs: ~230 MB): its bytes wait in
-    an unlinked temporary file, so the reset baseline costs disk, not resident memory."""
+    an unlinked temporary file, so the reset baseline costs disk, not resident memory. The file is
+    written by a thread (os.write lets go of the GIL), so start-up does not wait for the disk."""
 
     def __init__(self, blob: bytes):
         fd, path = tempfile.mkstemp(prefix="propops-sandbox-state-")
@@ -48,11 +50,16 @@ class _Spilled:
         self.size = len(blob)
         self._fd = fd
         weakref.finalize(self, os.close, fd)
+        self._writer = threading.Thread(target=self._write, args=(blob,), name="sandbox-spill", daemon=True)
+        self._writer.start()
+
+    def _write(self, blob: bytes) -> None:
         view = memoryview(blob)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(self._fd, view):]
 
     def read(self) -> bytes:
+        self._writer.join()
         return os.pread(self._fd, self.size, 0)
 
 

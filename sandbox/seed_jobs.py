@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .seed import _DAY, _TS, _int, _local, _pick, _ts, _uuid, _weighted
+from .seed import _DAY, _TS, _date, _int, _local, _pick, _ts, _uuid, _weighted
 
 if TYPE_CHECKING:
     from .seed import _World
@@ -114,7 +114,7 @@ class JobMaker:
             else:
                 first = created + _int(rng, 1, 14) * _DAY
                 last = first + _int(rng, 0, 3) * _DAY
-            works_start, works_end = same(_ts(first, "%Y-%m-%d")), same(_ts(last, "%Y-%m-%d"))
+            works_start, works_end = _date(first // _DAY), _date(last // _DAY)
             time_range = _pick(rng, self.time_ranges)
 
         lo, hi = self.budget[job_type]

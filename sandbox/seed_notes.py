@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import calendar
 import random
-import time
 import uuid
 from datetime import datetime
 
+from .seed import _ts
 from .storage import row_maker
 
 SHARE = 0.3
@@ -56,10 +56,6 @@ def _epoch(text: str) -> int:
     # "YYYY-MM-DDTHH:MM:SSZ" by slicing: several times cheaper than strptime, and 100k jobs parse it.
     return calendar.timegm((int(text[:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]),
                             int(text[17:19])))
-
-
-def _ts(t: int) -> str:
-    return time.strftime(_TS, time.gmtime(t))
 
 
 def build(tables: dict[str, list[dict]], seed: int, clock_start: datetime) -> dict[str, list[dict]]:
