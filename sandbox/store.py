@@ -282,6 +282,15 @@ class Store:
             return pickle.dumps((memory, self._uuids, self._next), protocol=pickle.HIGHEST_PROTOCOL)
         return orjson.dumps(memory, option=orjson.OPT_NON_STR_KEYS)  # a JSON object: b"{..."
 
+    def clear(self) -> None:
+        """Empty every table (before a dataset is built again)."""
+        self._storage.write({})
+        self._uuids, self._next = {}, {}
+        self._plain.clear()
+        self._values.clear()
+        for table in self.db._tables.values():
+            table.clear_cache()
+
     def mark_dirty(self) -> None:
         self.db.storage.dirty = True
 
