@@ -74,8 +74,7 @@ class ApiApp:
             scope["sandbox.scenario"] = scenario
             response, verdict, outcome = await self._handle(request, verdict, scenario, limiter)
         except ApiError as exc:
-            endpoint = scope.get("sandbox.endpoint")
-            if endpoint is not None and endpoint.errors == "text":
+            if _text_errors(scope):
                 response = PlainTextResponse(exc.error, status_code=exc.status, headers=exc.headers)
             else:
                 response = JSONEnvelope(exc.body(), status_code=exc.status, headers=exc.headers)
@@ -87,7 +86,10 @@ class ApiApp:
                 "500 on %s %s: %s: %s (%s:%s)",
                 request.method, request.url.path, type(exc).__name__, exc, frame.filename, frame.lineno,
             )
-            response = JSONEnvelope({"success": False, "error": SERVER_ERROR}, status_code=500)
+            if _text_errors(scope):
+                response = PlainTextResponse(SERVER_ERROR, status_code=500)
+            else:
+                response = JSONEnvelope({"success": False, "error": SERVER_ERROR}, status_code=500)
         finally:
             await request.close()  # closes spooled upload files, whatever happened
         headers = response.headers
@@ -159,7 +161,10 @@ class ApiApp:
             return JSONEnvelope({}), verdict, outcome
         call = Call(request, endpoint, sandbox, validate(endpoint.params, raw), principal, action)
         result = await endpoint.handler(call)
+        doomed = sandbox.blobs.doomed()  # files whose rows are gone: removed once that is on disk
         await sandbox.store.commit()  # a no-op unless the handler changed something (CSRF issue, audit rows…)
+        if doomed:
+            sandbox.blobs.reap(doomed)
         if isinstance(result, Response):
             return result, verdict, outcome
         return JSONEnvelope(result, status_code=endpoint.status), verdict, outcome
@@ -246,6 +251,13 @@ async def _broken(response: Response, outcome: str, send: Send) -> None:
     if outcome == "truncate":
         await send({"type": "http.response.body", "body": response.body[: len(response.body) // 2],
                     "more_body": True})
+
+
+def _text_errors(scope: Scope) -> bool:
+    """Errors of this request are plain text: its endpoint says so, or, before routing (the per-IP 429),
+    it is under /attachment/, whose documented errors are all plain text."""
+    endpoint = scope.get("sandbox.endpoint")
+    return endpoint.errors == "text" if endpoint is not None else scope["path"].startswith("/attachment/")
 
 
 def _rate_limited() -> ApiError:

@@ -27,6 +27,7 @@ MAX_SIDE = 2560  # photos are downscaled so the longest side is at most this
 JPEG_QUALITY = 82
 MAX_PIXELS = 60_000_000  # larger images are refused rather than decoded (decompression bombs)
 ASSUMED_VIDEO = (1920, 1080)  # when an MP4 has no readable track header
+NAME_LIMIT = 200  # characters kept of an uploaded file's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +94,23 @@ def _is_docx(data: bytes) -> bool:
     return "word/document.xml" in names
 
 
-def safe_name(name: str | None, kind: Kind) -> str:
-    """The basename of an uploaded file name, without control characters, ending in the extension of
-    what the file really is (a PNG sent as ``scan.pdf`` is stored as ``scan.png``)."""
+def clean_name(name: str | None, default: str = "upload") -> str:
+    """A client's file name made safe to store and to send back in a header: its last path segment (either
+    slash), without control characters (NUL, CR, LF…) or quotes, without leading or trailing dots (no
+    ``..``, no hidden files), at most `NAME_LIMIT` characters (the end, so the extension, is kept)."""
     base = re.split(r"[\\/]", name or "")[-1]
-    base = re.sub(r"[\x00-\x1f\x7f\"]", "", base).strip().strip(".") or "upload"
+    base = re.sub(r"[\x00-\x1f\x7f\"]", "", base)
+    return _limit(base) or default
+
+
+def _limit(name: str) -> str:
+    return name.strip().strip(".").strip()[-NAME_LIMIT:].lstrip(".").strip()
+
+
+def safe_name(name: str | None, kind: Kind) -> str:
+    """The basename of an uploaded file name (`clean_name`), ending in the extension of what the file
+    really is (a PNG sent as ``scan.pdf`` is stored as ``scan.png``)."""
+    base = clean_name(name)
     stem, dot, ext = base.rpartition(".")
     if dot and f".{ext.lower()}" in kind.exts:
         base = f"{stem}.{ext.lower()}"
@@ -105,7 +118,7 @@ def safe_name(name: str | None, kind: Kind) -> str:
         base = stem + kind.ext
     else:
         base += kind.ext
-    return base[-200:]
+    return _limit(base)
 
 
 # -- images -------------------------------------------------------------------------------------------

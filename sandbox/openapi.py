@@ -28,9 +28,27 @@ _ERRORS = {
     "401": ("Not authenticated", UNAUTHENTICATED),
     "403": ("Insufficient permissions (or a missing CSRF token on writes that need one)", FORBIDDEN),
     "404": ("Not found, deleted or another organisation's", "Job not found"),
+    "413": ("Request body too large: 2 MB for JSON and form bodies, 20 MB per uploaded file",
+            "Request body too large (limit 2048 KB)"),
     "429": ("Rate limit exceeded; see Retry-After", "Rate limit exceeded. Wait for the number of seconds in "
                                                      "Retry-After, then retry."),
     "500": ("Server error", SERVER_ERROR),
+    "503": ("Maintenance mode (callers other than Staff); see Retry-After",
+            "PropOps is in maintenance mode. Please try again later."),
+}
+# The attachment guide's own sentences, for the plain-text operations' examples.
+_TEXT_EXAMPLES = {"400": "Attachment UUID is required", "403": "You do not have permission to download this attachment",
+                  "404": "Attachment not found"}
+_BODY_ONLY = {"413"}  # only operations that take a request body answer it
+_ANY_FILE = "*/*"  # the stored file's own type
+# Successes that are not (only) the JSON envelope: (method, path) -> (other media types, envelope too?).
+_DOWNLOADS: dict[tuple[str, str], tuple[tuple[str, ...], bool]] = {
+    ("GET", "/api/admin/branches"): (("text/csv",), True),  # action=download_template
+    ("GET", "/api/contractors/certification"): ((_ANY_FILE,), True),  # with `file`: the certificate
+    ("GET", "/api/jobs/documents"): ((_ANY_FILE,), True),  # action=download
+    ("GET", "/api/jobs/document-thumbnail"): (("image/jpeg", "image/svg+xml"), False),
+    ("GET", "/attachment/{uuid}"): ((_ANY_FILE,), False),
+    ("GET", "/attachment/{uuid}/thumbnail"): ((_ANY_FILE,), False),
 }
 _RATE_HEADERS = {
     name: {"description": text, "schema": {"type": "integer" if name != "X-Response-Time-ms" else "number"}}
@@ -53,8 +71,8 @@ def schema_of(p: Param) -> dict[str, Any]:
         out = {"type": "boolean"}
     elif kind == "int_list":
         out = {"type": "array", "items": {"type": "integer"}}
-    elif kind == "file":
-        out = {"type": "string", "contentMediaType": "application/octet-stream"}
+    elif kind == "file":  # a multipart part with a filename (3.1 spelling, and 3.0's `format` for older tools)
+        out = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
     elif kind == "object":
         out = {"type": ["object", "array"]}
     else:
@@ -77,9 +95,14 @@ def schema_of(p: Param) -> dict[str, Any]:
 
 
 def _body(rows: list[Endpoint]) -> dict[str, Any]:
-    def one(row: Endpoint, action: str | None) -> dict[str, Any]:
-        props = {p.name: schema_of(p) for p in row.params}
-        required = [p.name for p in row.params if p.required]
+    """The request body schema per media type. Files travel only in multipart bodies, so the JSON and
+    urlencoded schemas leave file fields out and multipart is documented for the upload actions only
+    (the dispatcher reads any action from any of the three)."""
+
+    def one(row: Endpoint, action: str | None, files: bool) -> dict[str, Any]:
+        params = [p for p in row.params if files or p.type != "file"]
+        props = {p.name: schema_of(p) for p in params}
+        required = [p.name for p in params if p.required]
         if action is not None:
             props["action"] = {"const": action}
             if not row.default:
@@ -91,11 +114,16 @@ def _body(rows: list[Endpoint]) -> dict[str, Any]:
             schema["required"] = required
         return schema
 
-    variants = [one(row, a) for row in rows for a in (row.actions or (None,))]
-    schema = variants[0] if len(variants) == 1 else {"oneOf": variants}
-    multipart = any(p.type == "file" for row in rows for p in row.params)
-    types = ["application/json", "application/x-www-form-urlencoded"] + (["multipart/form-data"] if multipart else [])
-    return {"required": False, "content": {t: {"schema": schema} for t in types}}
+    def schema(chosen: list[Endpoint], files: bool) -> dict[str, Any]:
+        variants = [one(row, a, files) for row in chosen for a in (row.actions or (None,))]
+        return variants[0] if len(variants) == 1 else {"oneOf": variants}
+
+    plain = schema(rows, False)
+    content = {t: {"schema": plain} for t in ("application/json", "application/x-www-form-urlencoded")}
+    uploads = [row for row in rows if any(p.type == "file" for p in row.params)]
+    if uploads:
+        content["multipart/form-data"] = {"schema": schema(uploads, True)}
+    return {"required": False, "content": content}
 
 
 def _query(rows: list[Endpoint], path: str) -> list[dict[str, Any]]:
@@ -113,6 +141,15 @@ def _query(rows: list[Endpoint], path: str) -> list[dict[str, Any]]:
     return list(params.values())
 
 
+def _error_content(code: str, text: str, plain: bool) -> dict[str, Any]:
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"},
+                                    "example": {"success": False, "error": text}}}
+    if not plain:
+        return content
+    # The documented plain-text errors of /attachment/ (every one, the per-IP 429 and a 500 included).
+    return {"text/plain": {"schema": {"type": "string"}, "example": _TEXT_EXAMPLES.get(code, text)}}
+
+
 def _operation(method: str, path: str, rows: list[Endpoint]) -> dict[str, Any]:
     first = rows[0]
     per_action = [{"action": a, "permission": r.permission, "csrf": r.csrf, "summary": r.summary,
@@ -120,7 +157,15 @@ def _operation(method: str, path: str, rows: list[Endpoint]) -> dict[str, Any]:
                   for r in rows for a in (r.actions or (None,))]
     summary = first.summary if len(rows) == 1 else "; ".join(
         f"{a or '(no action)'}: {r.summary}" for r in rows for a in (r.actions or (None,)))
-    ok_status = str(first.status) if len(rows) == 1 else "200"
+    ok_statuses = sorted({str(r.status) for r in rows})  # e.g. create answers 201, the other actions 200
+    ok_content: dict[str, Any] = {"application/json": {"schema": {"$ref": "#/components/schemas/Envelope"},
+                                                       "example": {"success": True, "message": OK_MESSAGE}}}
+    other_types, envelope_too = _DOWNLOADS.get((method, path), ((), True))
+    if not envelope_too:
+        ok_content = {}
+    ok_content |= {t: {"schema": {"type": "string"}} if t.startswith("text/") else {} for t in other_types}
+    text_errors = all(r.errors == "text" for r in rows)
+    errors = {code: why_text for code, why_text in _ERRORS.items() if code not in _BODY_ONLY or method in _WRITES}
     op: dict[str, Any] = {
         "operationId": f"{method.lower()}{path.replace('/', '_').replace('-', '_').replace('{', '').replace('}', '')}",
         "summary": summary[:300],
@@ -130,13 +175,11 @@ def _operation(method: str, path: str, rows: list[Endpoint]) -> dict[str, Any]:
         "x-actions": per_action,
         "parameters": [] if method in _WRITES else _query(rows, path),
         "responses": {
-            ok_status: {"description": "Success", "headers": _RATE_HEADERS,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Envelope"},
-                                                         "example": {"success": True, "message": OK_MESSAGE}}}},
-            **{code: {"description": why, "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/Error"},
-                "example": {"success": False, "error": CSRF_INVALID if code == "403" and first.csrf else text}}}}
-               for code, (why, text) in _ERRORS.items()},
+            **{status: {"description": "Success" if status == "200" else "Created", "headers": _RATE_HEADERS,
+                        "content": ok_content} for status in ok_statuses},
+            **{code: {"description": why, "content": _error_content(
+                code, CSRF_INVALID if code == "403" and first.csrf else text, text_errors)}
+               for code, (why, text) in errors.items()},
         },
     }
     if method in _WRITES:
@@ -169,7 +212,7 @@ def document(routes: Routes) -> dict[str, Any]:
                                                "description": "64-hex token from POST /api/auth/login"}},
             "schemas": {
                 "Envelope": {"type": "object", "required": ["success"], "properties": {
-                    "success": {"type": "boolean"}, "data": {}, "count": {"type": "integer"},
+                    "success": {"const": True}, "data": {}, "count": {"type": "integer"},
                     "total": {"type": "integer"}, "message": {"type": "string"}}},
                 "Error": {"type": "object", "required": ["success", "error"], "properties": {
                     "success": {"const": False}, "error": {"type": "string"}}},
@@ -189,8 +232,8 @@ def _docs_page(spec: dict[str, Any]) -> str:
                          f" <code>{e(path)}</code></h2><p>{e(op['summary'])}</p><p class='meta'>Permission: "
                          f"{e(keys)}{' · CSRF required' if op['x-csrf'] else ''}</p>")
             rows = op["parameters"] or []
-            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
-            variants = body.get("oneOf", [body] if body else [])
+            bodies = [c["schema"] for c in op.get("requestBody", {}).get("content", {}).values()]
+            variants = [v for body in bodies for v in body.get("oneOf", [body])]  # multipart adds the files
             fields = {n: (s, n in v.get("required", ())) for v in variants for n, s in v.get("properties", {}).items()}
             listed = [(p["name"], p["schema"], p["required"]) for p in rows]
             listed += [(n, s, r) for n, (s, r) in fields.items()]

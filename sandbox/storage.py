@@ -33,7 +33,10 @@ class StorageError(RuntimeError):
 class SandboxStorage(Storage):
     def __init__(self, path: Path | None = None):
         self.path = path
-        self.dirty = False
+        # Every change bumps `version`; `saved` is the version the file on disk holds. A request is
+        # acknowledged once `saved` reaches the version its own writes made (Store.commit).
+        self.version = 0
+        self.saved = 0
         self.memory: dict[str, Any] = {}
         if path is not None and path.exists():
             try:
@@ -50,11 +53,14 @@ class SandboxStorage(Storage):
 
     def write(self, data: dict[str, Any]) -> None:
         self.memory = data
-        self.dirty = True
+        self.version += 1
+
+    @property
+    def dirty(self) -> bool:
+        return self.saved < self.version
 
     def snapshot(self) -> bytes:
-        """Serialise now, on the event loop, so the bytes are one consistent state."""
-        self.dirty = False
+        """Serialise now, on the event loop, so the bytes are one consistent state (of `version`)."""
         # The same bytes json.dumps would write (ids as string keys), much faster.
         return orjson.dumps(self.memory, option=orjson.OPT_NON_STR_KEYS)
 
@@ -130,6 +136,9 @@ def open_database(data_dir: Path | None) -> SandboxDB:
             probe = data_dir / f".probe.{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()
+            # A process killed while persisting leaves its temporary file; the data file is whole.
+            for stale in data_dir.glob(f".{DATA_FILE}.*.tmp"):
+                stale.unlink(missing_ok=True)
         except OSError as exc:
             raise StorageError(f"data dir {data_dir} is not writable: {exc.strerror or exc}") from None
         path = data_dir / DATA_FILE

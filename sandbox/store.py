@@ -292,7 +292,7 @@ class Store:
             table.clear_cache()
 
     def mark_dirty(self) -> None:
-        self.db.storage.dirty = True
+        self.db.storage.version += 1
 
     def restore(self, blob: bytes) -> None:
         as_json = blob[:1] == b"{"  # else a pickle (it starts b"\x80")
@@ -311,22 +311,25 @@ class Store:
                 self._index(name)
 
     async def commit(self) -> None:
-        """Persist pending writes (no-op in memory mode or when nothing changed)."""
-        storage = self.db.storage
-        if not self.persistent or not storage.dirty:
+        """Return once everything written so far is on disk (at once in memory mode or when it already is).
+
+        Group commit: the caller's writes are covered by the first snapshot taken after them, whoever
+        takes it; a caller whose writes went into a snapshot still being written waits for it."""
+        storage = self._storage
+        target = storage.version
+        if not self.persistent or storage.saved >= target:
             return
         async with self._lock:
-            if not storage.dirty:  # another request's snapshot already covered our writes
+            if storage.saved >= target:  # another request's snapshot covered our writes
                 return
-            blob = storage.snapshot()
-            try:
-                await asyncio.to_thread(storage.persist, blob)
-            except BaseException:
-                storage.dirty = True
-                raise
+            version, blob = storage.version, storage.snapshot()
+            await asyncio.to_thread(storage.persist, blob)
+            storage.saved = max(storage.saved, version)
 
     def flush(self) -> None:
         """Synchronous persist, for startup and shutdown."""
-        storage = self.db.storage
+        storage = self._storage
         if self.persistent and storage.dirty:
+            version = storage.version
             storage.persist(storage.snapshot())
+            storage.saved = version

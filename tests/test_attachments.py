@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import AGENT, CONTRACTOR, JOB_1001, OTHER_ADMIN
+from conftest import AGENT, CLOCK_START, CONTRACTOR, JOB_1001, OTHER_ADMIN
 from PIL import Image
 from test_photos import jpeg, upload
+
+from sandbox import Settings
+from sandbox.testing import LiveServer
 
 
 def photo_rows(client, job_id=1001):
@@ -81,3 +84,15 @@ def test_a_deleted_photo_is_gone_until_restored(admin):
 @pytest.mark.parametrize("path", ["/attachment/{uuid}", "/attachment/{uuid}/thumbnail"])
 def test_listed_as_documented_endpoints(server, path):
     assert any(r.path == path and r.permission == "api.system.attachment.view" for r in server.app.routes.rows)
+
+
+def test_the_per_ip_limit_and_unknown_paths_answer_attachments_in_plain_text_too():
+    """The per-IP 429 is decided before the route is known; under /attachment/ it is still plain text."""
+    with LiveServer(Settings(seed=42, clock_start=CLOCK_START, rate_limit=10)) as live, live.client() as admin:
+        uuid = photo_rows(admin)[0]["uuid"]
+        answers = [admin.get(f"/attachment/{uuid}") for _ in range(12)]
+    assert answers[0].status_code == 200
+    limited = answers[-1]
+    assert limited.status_code == 429 and limited.headers["content-type"].startswith("text/plain")
+    assert "Rate limit exceeded" in limited.text and int(limited.headers["Retry-After"]) > 0
+    assert not limited.text.lstrip().startswith("{")

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
+from sandbox import openapi
 from sandbox.app import routes
 
 ROWS = routes().rows
@@ -72,3 +73,73 @@ def test_the_docs_page_is_self_contained_and_lists_every_path(server, spec):
     for path in spec["paths"]:
         assert f"<code>{path}</code>" in r.text
     assert "api.jobs.manage.manage" in r.text and "CSRF required" in r.text
+
+
+def _documents(op: dict, response: httpx.Response) -> bool:
+    """Whether `op` documents the response's status with its media type (`*/*` matches any)."""
+    documented = op["responses"].get(str(response.status_code), {}).get("content", {})
+    media = response.headers["content-type"].split(";")[0].strip()
+    return media in documented or "*/*" in documented
+
+
+def test_answers_that_are_not_the_json_envelope_are_documented(server, admin, spec):
+    # Found by the fuzzer (tests/test_fuzz.py): CSV, file bytes and plain-text errors were undocumented.
+    branches = spec["paths"]["/api/admin/branches"]["get"]
+    template = admin.get("/api/admin/branches", params={"action": "download_template"})
+    assert template.status_code == 200 and _documents(branches, template)
+    assert set(branches["responses"]["200"]["content"]) == {"application/json", "text/csv"}
+
+    attachment = spec["paths"]["/attachment/{uuid}"]["get"]
+    photo = server.sandbox.store.select("photos", lambda r: r["org_id"] == 1 and not r.get("archived"))[0]
+    r = admin.get(f"/attachment/{photo['uuid']}")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg" and _documents(attachment, r)
+    assert "application/json" not in attachment["responses"]["200"]["content"]
+    missing = admin.get("/attachment/00000000-0000-4000-8000-000000000000")
+    assert missing.status_code == 404 and missing.text == "Attachment not found" and _documents(attachment, missing)
+    assert attachment["responses"]["404"]["content"]["text/plain"]["example"] == "Attachment not found"
+    assert "application/json" not in attachment["responses"]["404"]["content"]
+
+    thumbnail = spec["paths"]["/api/jobs/document-thumbnail"]["get"]
+    r = admin.get("/api/jobs/document-thumbnail", params={"uuid": photo["uuid"]})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg" and _documents(thumbnail, r)
+
+
+def test_every_listed_download_is_an_operation(spec):
+    for method, path in openapi._DOWNLOADS:
+        assert method.lower() in spec["paths"][path], (method, path)
+
+
+def test_every_success_status_of_an_operation_is_documented(spec):
+    # Found by the fuzzer: POST /api/jobs/manage documented only 200, but its create answers 201.
+    manage = spec["paths"]["/api/jobs/manage"]["post"]["responses"]
+    assert {"200", "201"} <= set(manage)
+    assert manage["201"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Envelope"}
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            statuses = {str(r.status) for r in ROWS if r.path == path and r.method.lower() == method}
+            assert statuses <= set(op["responses"]), (method, path)
+
+
+def test_too_large_bodies_and_maintenance_are_documented(admin, spec):
+    manage = spec["paths"]["/api/jobs/manage"]
+    assert "413" in manage["post"]["responses"] and "413" not in manage["get"]["responses"]
+    r = admin.post("/api/jobs/manage", content=b'{"a": "' + b"x" * (3 * 1024 * 1024) + b'"}',
+                   headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and _documents(manage["post"], r)
+    assert "503" in manage["get"]["responses"]
+
+
+def test_uploads_are_multipart_with_binary_file_parts(spec):
+    for path, field in (("/api/jobs/photos", "file"), ("/api/jobs/documents", "file"),
+                        ("/api/contractors/certification", "file"), ("/api/agents/branch-logo", "logo"),
+                        ("/api/admin/branches", "csv_file")):
+        content = spec["paths"][path]["post"]["requestBody"]["content"]
+        multipart = content["multipart/form-data"]["schema"]
+        # One object schema (the upload action), so tools see which parts are files and send a filename.
+        assert multipart["properties"][field] == {"type": "string", "format": "binary",
+                                                  "contentMediaType": "application/octet-stream"}
+        json_body = content["application/json"]["schema"]
+        variants = json_body.get("oneOf", [json_body])
+        # Files never travel as JSON (a certificate's `file` elsewhere is its name, a string).
+        assert all(v["properties"].get(field, {}).get("format") != "binary" for v in variants), path
+    assert "multipart/form-data" not in spec["paths"]["/api/jobs/manage"]["post"]["requestBody"]["content"]

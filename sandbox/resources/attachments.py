@@ -43,7 +43,8 @@ def _file(call: Call) -> Row:
 
 
 def _disposition(name: str) -> str:
-    ascii_name = name.encode("ascii", "replace").decode().replace('"', "")
+    # Printable ASCII only: a stored name with a control character (CR, LF, NUL) must not break the header.
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
     return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
 
 

@@ -12,12 +12,11 @@ or by Staff; anyone else gets 403. ``GET /api/jobs/case-note-attachments`` lists
 from __future__ import annotations
 
 import mimetypes
-import os
 from typing import Any
 
 from starlette.datastructures import UploadFile
 
-from .. import events, history
+from .. import events, history, media
 from ..auth import STAFF
 from ..endpoints import Call, Endpoint, Param
 from ..envelope import ApiError, bad_param, listing, not_found, ok
@@ -93,7 +92,7 @@ async def _read(files: list[UploadFile]) -> list[tuple[str, str, bytes]]:
     out = []
     for f in files:
         data = await f.read()
-        name = os.path.basename((f.filename or "").replace("\\", "/")) or "attachment"
+        name = media.clean_name(f.filename, "attachment")  # no path, control characters or leading dots
         if not data:
             raise bad_param("attachments", f"file {name!r} is empty")
         mime = (f.content_type or "").split(";")[0].strip()
