@@ -31,6 +31,7 @@ import orjson
 from tinydb.table import Document
 
 from .crypto import Cipher
+from .index import FieldIndex
 from .storage import SandboxDB, int_keys, open_database
 
 Row = dict[str, Any]
@@ -92,7 +93,7 @@ class Store:
         self.db: SandboxDB = open_database(data_dir)
         self._storage = self.db.storage  # TinyDB's `storage` is a property: hold it once
         self._plain: dict[tuple[str, int], Row] = {}  # (table, id) -> decrypted row
-        self._values: dict[tuple[str, str], set[Any]] = {}  # (table, field) -> the values in use
+        self._indexes: dict[str, dict[str, FieldIndex]] = {}  # table -> field -> index (built on first use)
         self.persistent = data_dir is not None
         self._lock = asyncio.Lock()
         self._uuids: dict[str, dict[str, int]] = {}
@@ -138,9 +139,17 @@ class Store:
         return None if id_ is None else self.reveal(table, self._raw(table)[id_])
 
     @_timed
-    def select(self, table: str, keep: Callable[[Row], bool] | None = None) -> list[Row]:
-        """Raw rows in id order, optionally filtered. Do not mutate them."""
-        rows = self._raw(table).values()
+    def select(self, table: str, keep: Callable[[Row], bool] | None = None,
+               where: Iterable[tuple[str, Any]] = ()) -> list[Row]:
+        """Raw rows in id order, optionally filtered. Do not mutate them. `where` names (field, value)
+        pairs the rows must hold, answered from field indexes; `keep` then sees only those rows."""
+        raw = self._raw(table)
+        if where:
+            found = sorted((self.index(table, field).get(value) for field, value in where), key=len)
+            ids = found[0].intersection(*found[1:]) if len(found) > 1 else found[0]
+            rows: Iterable[Row] = [raw[i] for i in sorted(ids)]
+        else:
+            rows = raw.values()
         return list(rows) if keep is None else [r for r in rows if keep(r)]
 
     def reveal(self, table: str, row: Row) -> Row:
@@ -152,13 +161,14 @@ class Store:
                 out[name] = self.cipher.decrypt(value)
         return out
 
-    def taken(self, table: str, field: str) -> set[Any]:
-        """The values `field` holds across the table (read-only), kept current by every write: checking a
-        new job reference against 100,000 jobs is then one set lookup, not a scan."""
-        values = self._values.get((table, field))
-        if values is None:
-            values = self._values[(table, field)] = {r.get(field) for r in self._raw(table).values()}
-        return values
+    def index(self, table: str, field: str) -> FieldIndex:
+        """The table's index on `field` (read-only), built now if it is the first use: `value in index`
+        checks a new job reference against 100,000 jobs with one lookup, `index.get(value)` gives ids."""
+        indexes = self._indexes.setdefault(table, {})
+        found = indexes.get(field)
+        if found is None:
+            found = indexes[field] = FieldIndex(field, self._raw(table).values())
+        return found
 
     def count(self, table: str) -> int:
         return len(self._raw(table))
@@ -194,9 +204,8 @@ class Store:
             row["uuid"] = self.new_uuid()
         self.db.table(table).insert(Document(self._seal(table, row), doc_id=row["ID"]))
         self._plain.pop((table, row["ID"]), None)
-        for (name, field), values in self._values.items():
-            if name == table:
-                values.add(row.get(field))
+        for index in self._indexes.get(table, {}).values():
+            index.add(self._raw(table)[row["ID"]])
         self._add(table, row)
         self.set_meta(next_ids={**self.meta().get("next_ids", {}), table: self._next[table]})
         return row
@@ -218,10 +227,15 @@ class Store:
     @_timed
     def update(self, table: str, id_: int, changes: Row) -> Row:
         """Apply `changes` (plaintext) to one row; returns the decrypted result."""
-        self.db.table(table).update(self._seal(table, changes), doc_ids=[id_])
+        sealed = self._seal(table, changes)
+        indexes = self._indexes.get(table)
+        if indexes:
+            current = self._raw(table).get(id_, {})
+            for field, index in indexes.items():
+                if field in sealed:
+                    index.move(id_, current.get(field), sealed[field])
+        self.db.table(table).update(sealed, doc_ids=[id_])
         self._plain.pop((table, id_), None)
-        for field in changes:
-            self._values.pop((table, field), None)
         return self.reveal(table, self._raw(table)[id_])
 
     @_timed
@@ -230,20 +244,20 @@ class Store:
         if not ids:
             return 0
         raw = self._raw(table)
-        index = self._uuids.get(table)
-        if index is not None:
-            for id_ in ids:
-                row = raw.get(id_)
-                if row is not None:
-                    index.pop(row.get("uuid"), None)
+        uuids = self._uuids.get(table, {})
+        indexes = self._indexes.get(table, {}).values()
         for id_ in ids:
+            row = raw.get(id_)
+            if row is not None:
+                uuids.pop(row.get("uuid"), None)
+                for index in indexes:
+                    index.remove(row)
             self._plain.pop((table, id_), None)
-        self._forget(table)
         return len(self.db.table(table).remove(doc_ids=[i for i in ids if i in raw]))
 
     def delete_where(self, table: str, field: str, values: Iterable[Any]) -> int:
-        wanted = set(values)
-        return self.delete(table, [r["ID"] for r in self.select(table, lambda r: r.get(field) in wanted)])
+        index = self.index(table, field)
+        return self.delete(table, sorted({id_ for value in values for id_ in index.get(value)}))
 
     # -- indexes ---------------------------------------------------------------------------------
 
@@ -253,9 +267,8 @@ class Store:
         self._next[table] = max(raw, default=0) + 1
 
     def _forget(self, table: str) -> None:
-        """Drop the table's value sets (rebuilt on next use)."""
-        for key in [k for k in self._values if k[0] == table]:
-            del self._values[key]
+        """Drop the table's field indexes (rebuilt on next use)."""
+        self._indexes.pop(table, None)
 
     def _add(self, table: str, row: Row) -> None:
         if row.get("uuid"):
@@ -287,7 +300,7 @@ class Store:
         self._storage.write({})
         self._uuids, self._next = {}, {}
         self._plain.clear()
-        self._values.clear()
+        self._indexes.clear()
         for table in self.db._tables.values():
             table.clear_cache()
 
@@ -302,7 +315,7 @@ class Store:
         else:
             memory, self._uuids, self._next = pickle.loads(blob)
         self._plain.clear()
-        self._values.clear()
+        self._indexes.clear()
         self.db.storage.write(memory)
         for table in self.db._tables.values():  # TinyDB keeps per-table query caches
             table.clear_cache()

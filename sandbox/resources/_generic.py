@@ -37,6 +37,11 @@ class Resource:
     flags: tuple[tuple[str, str], ...] = ()  # (boolean parameter, numeric field): true → field > 0
 
 
+def _equal(resource: Resource, call: Call) -> tuple[tuple[str, Any], ...]:
+    p = call.params
+    return tuple((name, p[name]) for name in resource.filters if p.get(name) is not None)
+
+
 def matcher(resource: Resource, call: Call) -> Predicate:
     """One predicate for the caller's scope plus every filter given in this request.
 
@@ -44,7 +49,7 @@ def matcher(resource: Resource, call: Call) -> Predicate:
     the most selective), then the flags, the free-text search, and the caller's scope last."""
     p = call.params
     visible = resource.visible(call)
-    equal = tuple((name, p[name]) for name in resource.filters if p.get(name) is not None)
+    equal = _equal(resource, call)
     flags = tuple((field, bool(p[name])) for name, field in resource.flags if p.get(name) is not None)
     needle = (p.get("search") or "").strip().lower() if resource.search else ""
     fields = resource.search
@@ -72,7 +77,8 @@ def page(call: Call, rows: list[Any]) -> list[Any]:
 
 def list_handler(resource: Resource) -> Handler:
     async def handler(call: Call) -> dict[str, Any]:
-        rows = call.sandbox.store.select(resource.table, matcher(resource, call))
+        # The equality filters pick candidate rows from the store's field indexes; the matcher checks the rest.
+        rows = call.sandbox.store.select(resource.table, matcher(resource, call), where=_equal(resource, call))
         return listing([resource.serialize(call, r) for r in page(call, rows)], len(rows))
 
     return handler

@@ -220,7 +220,7 @@ def _check_dates(values: dict[str, Any], current: Row | None = None) -> None:
 
 def _next_ref(store, id_: int) -> str:
     ref = f"JOB-{id_ - 1000:03d}"
-    return ref if id_ > 1000 and ref not in store.taken("jobs", "job_ref") else f"JOB-{id_}"
+    return ref if id_ > 1000 and ref not in store.index("jobs", "job_ref") else f"JOB-{id_}"
 
 
 async def create(call: Call) -> dict[str, Any]:
