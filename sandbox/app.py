@@ -22,6 +22,7 @@ from .resources import (
     approvals,
     attachments,
     auth,
+    branch_import,
     branches,
     case_notes,
     certifications,
@@ -46,7 +47,7 @@ from .settings import Settings
 
 GROUPS = (auth, security, users, system, jobs, job_history, job_actions, reference, case_notes, photos, documents,
           recalls, amendments, approvals, pins, remedials, sla, attachments, contractors, certifications, agents,
-          agent_branches, branches, tenants)
+          agent_branches, branches, branch_import, tenants)
 
 
 def routes() -> Routes:

@@ -12,33 +12,25 @@ update (with SLA targets) and delete; ``/api/admin/enable-branch`` and ``/api/ad
   ``[{"priority_id": 4, "target_hours": 2}]``) or ``sla_<priority>_hours`` fields; null clears one.
 - A disabled branch keeps its jobs but takes no new ones (job create checks ``is_active``). A branch that
   still has jobs, addresses or agents whose primary branch it is cannot be deleted (400 naming counts).
-- Bulk import reads a CSV with the template columns (UTF-8 with or without BOM, or Windows-1252): blank
-  lines are ignored, valid rows are created, invalid rows are reported as ``{row, error}`` (``row`` is the
-  line number, the header being line 1) and rows naming an existing branch are counted in ``skipped``.
+- The CSV template and bulk import are in `branch_import.py`.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import re
 from collections import Counter
 from typing import Any
 
-from starlette.responses import Response
-
 from ..auth import STAFF
-from ..endpoints import Call, Endpoint, Param, paging, validate
+from ..endpoints import Call, Endpoint, Param, paging
 from ..envelope import ApiError, bad_param, listing, not_found, ok
 from ..seed import load_reference
 from ..store import Row
 
 PATH = "/api/admin/branches"
 KEY = "api.admin.branches.manage"  # seed 004 (the reference pages print .view)
-TEMPLATE = ("branch_name", "address_line_1", "city", "postcode", "contact_number", "shared_email")
 MAX_HOURS = 8760  # an SLA target of at most a year
-MAX_IMPORT_ROWS = 5000
 OPEN_STATUSES = frozenset({1, 2, 3, 4, 6})  # Open, Assigned, In Progress, Awaiting Approval, Recalled
 _POSTCODE = re.compile(r"(GIR ?0AA|[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2})")
 _PHONE_JUNK = re.compile(r"[\s\-().]")
@@ -51,7 +43,6 @@ FIELDS = (
     Param("contact_number", max_length=30),
     Param("shared_email", "email"),
 )
-CSV_PARAMS = (Param("branch_name", required=True, max_length=100), *FIELDS[1:])
 PRIORITIES = {p["ID"]: p["name"] for p in load_reference()["priorities"]}
 SLA_FIELDS = {f"sla_{name.lower()}_hours": pid for pid, name in PRIORITIES.items()}
 SLA_PARAMS = (
@@ -145,7 +136,7 @@ def find_branch(call: Call) -> Row:
     return found[0]
 
 
-def _clean(store: Any, org_id: int, values: dict[str, Any], current: Row | None = None) -> Row:
+def clean_fields(store: Any, org_id: int, values: dict[str, Any], current: Row | None = None) -> Row:
     """Trimmed, normalised branch fields; FieldError on a rule the parameter types cannot express."""
     out: Row = {}
     for param in FIELDS:
@@ -238,18 +229,11 @@ async def list_branches(call: Call) -> dict[str, Any]:
     return listing([branch_row(call, r) for r in rows[offset:offset + limit]], len(rows))
 
 
-async def download_template(call: Call) -> Response:
-    out = io.StringIO()
-    csv.writer(out).writerow(TEMPLATE)
-    return Response(out.getvalue(), media_type="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="branches-template.csv"'})
-
-
 async def create(call: Call) -> dict[str, Any]:
     """POST without an action creates one branch (seed 004)."""
     store, org = call.sandbox.store, call.principal.org_id
     try:
-        fields = _clean(store, org, call.params)
+        fields = clean_fields(store, org, call.params)
     except FieldError as exc:
         raise bad_param(exc.name, exc.why) from None
     sla = _sla_changes(call)
@@ -260,87 +244,11 @@ async def create(call: Call) -> dict[str, Any]:
     return ok(branch_row(call, branch), branch_id=branch["ID"], branch_uuid=branch["uuid"])
 
 
-async def bulk_import(call: Call) -> dict[str, Any]:
-    store, org, now = call.sandbox.store, call.principal.org_id, call.sandbox.clock.iso()
-    upload = call.params.get("csv_file")
-    header, records = _read_csv(None if upload is None else await upload.read())
-    imported, skipped, errors = 0, 0, []
-    for line, cells in records:
-        if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
-            errors.append({"row": line, "error": f"the row has {len(cells)} cells but the header has {len(header)}"})
-            continue
-        try:
-            values = validate(CSV_PARAMS, dict(zip(header, cells, strict=False)))
-            fields = _clean(store, org, values)
-        except ApiError as exc:
-            errors.append({"row": line, "error": exc.error})
-            continue
-        except FieldError as exc:
-            if exc.duplicate:
-                skipped += 1
-            else:
-                errors.append({"row": line, "error": f"Invalid or missing required parameter: {exc.name} ({exc.why})"})
-            continue
-        store.insert("branches", {**{name: None for name in TEMPLATE}, **fields, "ID": None, "uuid": None,
-                                  "org_id": org, "is_active": True, "created_at": now})
-        imported += 1
-    return ok({"imported": imported, "skipped": skipped, "errors": errors}, message=f"{imported} branch(es) imported")
-
-
-def _read_csv(data: bytes | None) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """(header, [(line number, cells)]) of the non-blank rows; 400 naming csv_file when unreadable."""
-    if data is None:
-        raise bad_param("csv_file", "required: a CSV file sent as multipart/form-data")
-    if not data.strip():
-        raise bad_param("csv_file", "the file is empty")
-    if b"\x00" in data:
-        raise bad_param("csv_file", "must be a CSV text file, not binary data")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = data.decode("cp1252")
-        except UnicodeDecodeError:
-            raise bad_param("csv_file", "must be UTF-8 (or Windows-1252) text") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header: list[str] | None = None
-    records: list[tuple[int, list[str]]] = []
-    try:
-        for cells in reader:
-            if not any(c.strip() for c in cells):
-                continue
-            if header is None:
-                header = [c.strip().lstrip("\ufeff").lower().replace(" ", "_") for c in cells]
-                _check_header(header)
-                continue
-            records.append((reader.line_num, cells))
-            if len(records) > MAX_IMPORT_ROWS:
-                raise bad_param("csv_file", f"at most {MAX_IMPORT_ROWS} branches per import")
-    except csv.Error as exc:
-        raise bad_param("csv_file", f"not a readable CSV file (line {reader.line_num}: {exc})") from None
-    if header is None:
-        raise bad_param("csv_file", "the file has no header row")
-    return header, records
-
-
-def _check_header(header: list[str]) -> None:
-    expected = ",".join(TEMPLATE)
-    unknown = [name for name in header if name not in TEMPLATE]
-    if unknown:
-        raise bad_param("csv_file", f"unknown column(s) {', '.join(map(repr, unknown))}; the header must use "
-                                    f"the template columns: {expected} (GET {PATH}?action=download_template)")
-    if "branch_name" not in header:
-        raise bad_param("csv_file", f"the header has no branch_name column; template columns: {expected}")
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        raise bad_param("csv_file", f"column(s) {', '.join(repeated)} appear more than once in the header")
-
-
 async def update(call: Call) -> dict[str, Any]:
     store = call.sandbox.store
     branch = find_branch(call)
     try:
-        fields = _clean(store, branch["org_id"], call.params, branch)
+        fields = clean_fields(store, branch["org_id"], call.params, branch)
     except FieldError as exc:
         raise bad_param(exc.name, exc.why) from None
     sla = _sla_changes(call)
@@ -385,13 +293,8 @@ def _switch(active: bool):
 _ROWS = [
     Endpoint("GET", PATH, list_branches, KEY, ("list",), summary="List the organisation's branches (Staff only)",
              params=(Param("search", about="branch name contains (name assumed)"), *paging())),
-    Endpoint("GET", PATH, download_template, KEY, ("download_template",),
-             summary="CSV header row of the bulk-import columns (branches-template.csv)"),
     Endpoint("POST", PATH, create, KEY, csrf=True, params=(*FIELDS, *SLA_PARAMS),
              summary="Create a branch (no action)"),
-    Endpoint("POST", PATH, bulk_import, KEY, ("bulk_import",), csrf=True,
-             params=(Param("csv_file", "file", required=True),),
-             summary="Create branches from an uploaded CSV (imported / skipped / errors)"),
     Endpoint("PUT", PATH, update, KEY, csrf=True, params=(*TARGET, *FIELDS, *SLA_PARAMS),
              summary="Update a branch's details and per-priority SLA targets"),
     Endpoint("DELETE", PATH, delete, KEY, csrf=True, params=TARGET,
