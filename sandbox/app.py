@@ -16,9 +16,11 @@ from . import control, openapi
 from .api import ApiApp
 from .endpoints import Routes
 from .resources import (
+    admin,
     agent_branches,
     agents,
     amendments,
+    analytics,
     approvals,
     attachments,
     auth,
@@ -28,18 +30,27 @@ from .resources import (
     certifications,
     contractors,
     documents,
+    financial,
+    gdpr,
     job_actions,
     job_history,
     jobs,
+    messaging,
+    notifications,
+    password_reset,
     photos,
     pins,
     recalls,
     reference,
     remedials,
+    search,
     security,
     sla,
     system,
+    system_settings,
     tenants,
+    user_admin,
+    user_settings,
     users,
 )
 from .runtime import Sandbox
@@ -47,7 +58,8 @@ from .settings import Settings
 
 GROUPS = (auth, security, users, system, jobs, job_history, job_actions, reference, case_notes, photos, documents,
           recalls, amendments, approvals, pins, remedials, sla, attachments, contractors, certifications, agents,
-          agent_branches, branches, branch_import, tenants)
+          agent_branches, branches, branch_import, tenants, user_settings, user_admin, notifications, search,
+          system_settings, admin, password_reset, financial, messaging, gdpr, analytics)
 
 
 def routes() -> Routes:

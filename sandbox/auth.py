@@ -27,6 +27,7 @@ from .envelope import UNAUTHENTICATED, ApiError
 from .store import Row, Store
 
 TOKEN_DAYS = 90
+CUSTOM_ROLE_BASE = 100  # custom roles (admin_roles rows) are numbered from here, clear of the built-in ids
 _CSRF_KEEP = 50
 _HASH = nacl.pwhash.argon2id
 STAFF, AGENT, LANDLORD, TENANT, CONTRACTOR = 1, 2, 3, 4, 5
@@ -90,6 +91,7 @@ class Auth:
         self.seed = seed
         self.csrf_single_use = csrf_single_use
         self.roles = load_roles(load_catalogue())
+        self._role_ids = {name: i for i, name in enumerate(self.roles, start=1)}  # as /api/admin/roles numbers them
         self.reindex()
 
     def reindex(self) -> None:
@@ -167,23 +169,43 @@ class Auth:
         return self.principal(user, session_id)
 
     def principal(self, user: Row, session_id: int = 0) -> Principal:
-        role = self.roles.get(user["role"])
         branch_ids: tuple[int, ...] = ()
         if user.get("agent_id") is not None:
             agent = self.store.raw("agents", user["agent_id"])
             branch_ids = tuple(agent.get("branch_ids") or (agent["branch_id"],)) if agent else ()
+        keys, role_id = self._role_keys(user)
+        # The organisation's grants and revocations for the role (POST /api/admin/staff-permissions, roles)...
+        changes = self.store.select("role_permissions", where=(("role_id", role_id), ("org_id", user["org_id"])))
+        if changes:
+            keys = frozenset((keys | {c["permission_key"] for c in changes if c["value"]})
+                             - {c["permission_key"] for c in changes if not c["value"]})
+        # ...then the user's own (PUT /api/users/permissions).
+        override = self.store.select("user_permissions", where=(("user_id", user["ID"]),))
+        if override:
+            keys = frozenset((keys | set(override[0]["granted"])) - set(override[0]["revoked"]))
         return Principal(
             user_id=user["ID"],
             uuid=user["uuid"],
             org_id=user["org_id"],
             account_type_id=user["account_type_id"],
             role=user["role"],
-            keys=role["keys"] if role else frozenset(),
+            keys=keys,
             session_id=session_id,
             agent_id=user.get("agent_id"),
             contractor_id=user.get("contractor_id"),
             branch_ids=branch_ids,
         )
+
+    def _role_keys(self, user: Row) -> tuple[frozenset[str], int | None]:
+        """The keys of the user's role and its id: a built-in role (roles.toml, ids 1…) or one of the
+        organisation's custom roles (``admin_roles``, ids 100 + row ID)."""
+        role = self.roles.get(user["role"])
+        if role is not None:
+            return role["keys"], self._role_ids[user["role"]]
+        for row in self.store.select("admin_roles", where=(("org_id", user["org_id"]),)):
+            if row["role_name"] == user["role"]:
+                return frozenset(row["permissions"]), CUSTOM_ROLE_BASE + row["ID"]
+        return frozenset(), None
 
     # -- CSRF --------------------------------------------------------------------------------------
 

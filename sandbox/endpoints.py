@@ -247,6 +247,9 @@ def _convert(p: Param, value: Any) -> Any:
     return text
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _integer(p: Param, value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("must be an integer")
@@ -258,6 +261,8 @@ def _integer(p: Param, value: Any) -> int:
         number = int(value.strip())
     else:
         raise ValueError("must be an integer")
+    if not _INT64_MIN <= number <= _INT64_MAX:  # ids, counts and amounts are 64-bit in PropOps (and JSON tools)
+        raise ValueError("must be a 64-bit integer")
     _check_range(p, number, "an integer")
     return number
 

@@ -41,7 +41,7 @@ PICKLE_ROWS = 100_000  # snapshots of up to this many rows are pickled, bigger o
 # Fields PropOps documents as encrypted at rest (jobs guide, tenants guide, users guide, case notes).
 ENCRYPTED: dict[str, tuple[str, ...]] = {
     "jobs": ("private_contact_name", "private_contact_email", "access_details"),
-    "users": ("first_name", "last_name", "email"),
+    "users": ("first_name", "last_name", "email", "phone"),
     "agents": ("first_name", "last_name", "email"),
     "contractors": ("first_name", "last_name", "email"),
     "tenants": ("tenant_name", "tenant_email", "tenant_number_primary", "tenant_number_work"),
@@ -49,6 +49,13 @@ ENCRYPTED: dict[str, tuple[str, ...]] = {
     "emails": ("to", "body"),
     "job_commits": ("changes",),  # a JSON text of {field: [old, new]}: it can hold any job field
     "amend_requests": ("current_value", "requested_value"),  # any amendable field, access_details included
+    "notifications": ("message",),  # may quote a recall reason or a job's details
+    "push_subscriptions": ("endpoint", "public_key", "auth_token"),  # a browser's push credentials
+    "whatsapp_messages": ("phone_number", "text"),
+    "gdpr_consents": ("email", "fingerprint"),
+    "activity_log": ("ip_address", "details"),
+    "access_blacklist": ("reason",),
+    "sessions": ("ip_address", "user_agent"),
 }
 
 _db_time: contextvars.ContextVar[list[float]] = contextvars.ContextVar("db_time")

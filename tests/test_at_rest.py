@@ -34,7 +34,8 @@ MARKERS = {
     "pc_name2": m("PcNameTwo"), "amend": m("Amend") + " — ring the bell twice", "tenant": m("Tenant") + " Okonkwo",
     "tenant2": m("TenantTwo") + " O'Brien-Ålund", "tenant_email": "qx7.tenant.mark9@renter.example",
     "phone": "+44 (0)20 7946 0958", "work": "0044 113 496 0417", "note": m("Note") + ' "quoted" <b>bold</b>\nline 2',
-    "note2": m("NoteTwo") + " edited",
+    "note2": m("NoteTwo") + " edited", "user_phone": "07700 900 417", "push": "https://push.example/qx7-push-mark9",
+    "wa_phone": "+447700900958", "consent": "qx7.consent.mark9@hidden.example",
 }
 
 # Where a seeded plaintext may legitimately occur in another, unencrypted field, by coincidence: the demo
@@ -44,6 +45,9 @@ MARKERS = {
 COINCIDENCES = {
     ("users", "role"), ("account_types", "name"), ("file_types", "name"), ("organisations", "name"),
     ("contractors", "phone"), ("agents", "phone"), ("branches", "contact_number"),
+    # An encrypted text may quote an unencrypted value: an assignment e-mail's body is the job title, an
+    # audit entry's details name the tag created or the platform of a mobile sign-in.
+    ("jobs", "job_title"), ("job_tags", "tag_name"), ("sessions", "platform"),
 }
 
 
@@ -88,7 +92,26 @@ def write_everything(client: httpx.Client) -> dict[str, str]:
     ok(client.post("/api/jobs/case-notes", json={"action": "update", "uuid": note["note_uuid"],
                                                  "message": MARKERS["note2"]}))
     ok(client.get("/api/tenants/gdpr-report", params={"tenant_uuid": tenant["tenant_uuid"]}))
+    write_the_rest(client)
     return {"job": job["job_uuid"], "tenant": tenant["tenant_uuid"], "amend": amend["uuid"], "note": note["note_uuid"]}
+
+
+def write_the_rest(client: httpx.Client) -> None:
+    """The personal data of the users, notifications, messaging, GDPR, admin and security endpoints."""
+    me = ok(client.get("/api/users/profile"))["data"]
+    ok(client.put("/api/users/profile", json={"user_uuid": me["uuid"], "phone": MARKERS["user_phone"]}))
+    ok(client.post(JOBS, json={"action": "send_assignment_notification", "uuid": JOB_1001}))  # a notification
+    ok(client.post("/api/system/web-push-subscriptions", json={
+        "endpoint": MARKERS["push"], "public_key": m("PushKey"), "auth_token": m("PushAuth"), "browser": "Chrome"}))
+    ok(client.post("/api/whatsapp/send", json={"job_id": 1001, "phone_number": MARKERS["wa_phone"],
+                                               "template_id": 1}))
+    ok(client.post("/api/gdpr/consent", json={"consent_type": "terms", "accepted": True,
+                                              "email": MARKERS["consent"], "fingerprint": m("Fingerprint")}))
+    ok(client.post("/api/admin/job-tags", json={"action": "create", "tag_name": m("Tag")}))  # an activity-log row
+    ok(client.post("/api/security/sessions", json={"action": "blacklist_add", "user_id": 2, "reason": m("Reason")}))
+    token = client.headers["Authorization"].removeprefix("Bearer ")
+    ok(client.post("/api/security/mobile-auth", json={"action": "validate_token", "token": token, "platform": "ios",
+                                                      "device_type": "iPhone", "app_version": "2.1.0"}))
 
 
 def read_back(client: httpx.Client, ids: dict[str, str], contractor: dict, agent: dict) -> None:

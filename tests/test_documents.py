@@ -312,3 +312,18 @@ def test_bad_inputs_name_the_field_and_change_nothing(server, admin):
     assert_error(admin.request("DELETE", PATH, json={"document_id": -3}), 400, "document_id")
     assert server.sandbox.store.count("documents") == before and count(admin) == 1
 
+
+
+def test_another_organisations_custom_document_type_is_neither_listed_nor_accepted(server, admin):
+    """Custom types (POST /api/admin/document-types) belong to their organisation."""
+    with server.client(OTHER_ADMIN) as other:
+        made = other.post("/api/admin/document-types", json={"action": "create", "type_name": "Other Org Only"})
+        assert made.status_code == 200, made.text
+        theirs = made.json()["document_type_id"]
+        listed = other.get("/api/jobs/manage", params={"action": "get_file_types"}).json()["data"]
+        assert theirs in [t["ID"] for t in listed]
+    mine = admin.get("/api/jobs/manage", params={"action": "get_file_types"}).json()["data"]
+    assert theirs not in [t["ID"] for t in mine] and "Other Org Only" not in str(mine)
+    before = server.sandbox.store.count("documents")
+    assert_error(upload(admin, pdf(), file_type_id=theirs), 400, "file_type_id")
+    assert server.sandbox.store.count("documents") == before

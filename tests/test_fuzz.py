@@ -69,9 +69,11 @@ UPLOADS = [media.placeholder_image("fuzz", "jpeg", 64, 48, "fuzz"), media.placeh
            b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>']
 BRANCHES_CSV = b"branch_name,address_line_1,city,postcode,contact_number,shared_email\r\n" \
                b"Fuzz Lettings,1 High Street,Leeds,LS1 4AP,0113 496 0000,fuzz@example.com\r\n"
-UPLOAD_POOLS = {"file": UPLOADS, "photo": UPLOADS, "logo": UPLOADS, "csv_file": [BRANCHES_CSV]}
+UPLOAD_POOLS = {"file": UPLOADS, "photo": UPLOADS, "logo": UPLOADS, "csv_file": [BRANCHES_CSV], "avatar": UPLOADS,
+                "banner_file": UPLOADS}
 UPLOADING = {"POST /api/jobs/photos", "POST /api/jobs/documents", "POST /api/contractors/certification",
-             "POST /api/agents/branch-logo", "POST /api/admin/branches"}
+             "POST /api/agents/branch-logo", "POST /api/admin/branches", "POST /api/users/avatar",
+             "POST /api/users/appearance"}
 
 
 @pytest.fixture(scope="module")

@@ -55,13 +55,17 @@ def upload_cases(ids: dict[str, str]) -> dict[tuple, tuple[dict, bytes]]:
             {"action": "upload", "contractor_uuid": ids["contractor"], "cert_type": "Gas Safe"}, PDF),
         ("POST", "/api/agents/branch-logo", None, "logo"): ({"uuid": ids["branch"]}, png()),
         ("POST", "/api/admin/branches", "bulk_import", "csv_file"): ({"action": "bulk_import"}, b"branch_name\n"),
+        ("POST", "/api/users/avatar", "upload", "avatar"): (
+            {"action": "upload", "user_uuid": ids.get("user", "")}, png()),
+        ("POST", "/api/users/appearance", None, "banner_file"): ({"uuid": ids.get("user", "")}, png()),
     }
 
 
 # Non-file params named like a file, name or path (`NAMEISH`) -> the other params that reach the lookup.
 # Names of people and places (branch_name, tenant_name…) are data, not file names: they are stored as
 # given and never touch a path.
-DATA_NAMES = {"branch_name", "tenant_name", "field_name", "private_contact_name"}
+DATA_NAMES = {"branch_name", "tenant_name", "field_name", "private_contact_name", "first_name", "last_name",
+              "recipient_name", "type_name", "role_name", "tag_name"}
 NAME_PARAMS = {
     ("GET", "/api/contractors/certification", None, "file"): {},
     ("POST", "/api/contractors/certification", "delete", "file"): {"contractor_uuid": "{contractor}"},
@@ -143,7 +147,8 @@ def test_hostile_upload_names_are_sanitised_and_nothing_lands_outside_the_blob_s
             contractors = client.get("/api/contractors/list", params={"action": "list", "limit": 200}).json()["data"]
             branches = client.get("/api/admin/branches", params={"action": "list"}).json()["data"]
             ids = {"contractor": next(c["uuid"] for c in contractors if c["ID"] == 20),
-                   "branch": next(b["uuid"] for b in branches if b["ID"] == 1)}
+                   "branch": next(b["uuid"] for b in branches if b["ID"] == 1),
+                   "user": client.get("/api/users/profile").json()["data"]["uuid"]}
             for key, (fields, content) in upload_cases(ids).items():
                 for name in hostile:
                     why = (key, name[:60])

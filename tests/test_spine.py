@@ -268,3 +268,12 @@ def test_another_organisations_job_is_404_exactly_like_a_missing_one(server):
         assert_error(upd, 404, "Job not found")
         rows = other.get("/api/jobs/manage", params={"action": "list", "limit": 200}).json()["data"]
         assert rows and all(row["ID"] != 1001 for row in rows)
+
+
+def test_an_integer_beyond_64_bits_is_a_400_naming_the_field(admin):
+    """Was a 500: the value reached the JSON encoder, which stops at 64 bits (found by schemathesis)."""
+    r = admin.get("/api/jobs/manage", params={"action": "list", "offset": str(2**70)})
+    assert_error(r, 400, "offset", "64-bit")
+    r = admin.post("/api/jobs/manage", json={"action": "update", "uuid": "550e8400-e29b-41d4-a716-446655440001",
+                                             "priority_id": -(2**64)})
+    assert_error(r, 400, "priority_id")

@@ -81,7 +81,8 @@ async def upload(call: Call) -> dict[str, Any]:
     if type_id is None:
         raise bad_param("file_type_id", "required: a file type ID from the file types list "
                                         "(or document_type_id)")
-    if store.raw("file_types", type_id) is None:
+    file_type = store.raw("file_types", type_id)
+    if file_type is None or file_type.get("org_id") not in (None, job["org_id"]):  # another org's custom type
         raise bad_param(type_field, f"no file type with ID {type_id}")
     data, kind, name = await read_upload(call, ("file",), ALLOWED)
     key, width, height = await in_thread("file", _store, data, kind, call.sandbox.blobs)

@@ -48,7 +48,9 @@ async def get_assignment_notification_state(call: Call) -> dict[str, Any]:
 
 
 async def get_file_types(call: Call) -> dict[str, Any]:
-    rows = [dict(r) for r in call.sandbox.store.select("file_types")]
+    # The shared types, and the caller's organisation's own (POST /api/admin/document-types).
+    org = call.principal.org_id
+    rows = [dict(r) for r in call.sandbox.store.select("file_types", lambda r: r.get("org_id") in (None, org))]
     return listing(rows, len(rows))
 
 

@@ -26,7 +26,7 @@ ATTACHED = (
     ("pins", "job_id"), ("case_notes", "job_id"), ("photos", "job_id"), ("documents", "job_id"),
     ("amend_requests", "job_id"), ("job_commits", "job_id"), ("notifications", "job_id"),
     ("remedials", "job_id"), ("remedials", "remedial_job_id"), ("case_note_attachments", "job_id"),
-    ("job_recalls", "job_id"), ("job_approvals", "job_id"),
+    ("job_recalls", "job_id"), ("job_approvals", "job_id"), ("emails", "job_id"), ("whatsapp_messages", "job_id"),
 )
 
 # Job fields a client may set; create marks the first six required (create reference).
