@@ -113,7 +113,7 @@ def test_create_refusals_store_nothing(server, admin):
     for fields, status, word in (({"email": "not-an-email"}, 400, "email"), ({"password": "short"}, 400, "password"),
                                  ({"first_name": "   "}, 400, "first_name"), ({"last_name": None}, 400, "last_name"),
                                  ({"role_id": 4}, 400, "role_id"), ({"account_type_id": 9}, 400, "account_type_id"),
-                                 ({"email": STAFF}, 409, "already exists"), ({"email": OTHER_ADMIN}, 409, "exists")):
+                                 ({"email": STAFF}, 400, "already exists"), ({"email": OTHER_ADMIN}, 400, "exists")):
         assert_error(admin.post(USERS, json={**NEW, **fields}), status, word)
     with no_csrf(server, admin) as bare:
         assert_error(bare.post(USERS, json=NEW), 403, "CSRF")
@@ -131,7 +131,7 @@ def test_update_role_and_onboarding(server, admin):
     assert server.sandbox.store.raw("users", user["ID"])["role"] == "API"
     assert_error(admin.post(USERS, json={"action": "update_role", "uuid": user["uuid"], "role_id": 5}), 400, "role_id")
     assert_error(admin.post(USERS, json={"action": "update_role", "uuid": user["uuid"]}), 400, "role_id")
-    assert_error(admin.post(USERS, json={"action": "update", "uuid": user["uuid"], "email": STAFF}), 409)
+    assert_error(admin.post(USERS, json={"action": "update", "uuid": user["uuid"], "email": STAFF}), 400, "email")
     assert_error(admin.post(USERS, json={"action": "update", "uuid": user["uuid"]}), 400)
     assert_error(admin.post(USERS, json={"action": "update_role", "uuid": uuid_of(server, 1), "role_id": 3}), 403)
     done = admin.post(USERS, json={"action": "complete_onboarding", "uuid": user["uuid"]}).json()["data"]

@@ -204,7 +204,8 @@ async def health(call: Call) -> dict[str, Any]:
 def _email_free(call: Call, email: str, user_id: int | None = None) -> None:
     index = call.sandbox.store.cipher.blind_index(email)
     if call.sandbox.store.select("users", lambda r: r["email_index"] == index and r["ID"] != user_id):
-        raise ApiError(409, "A user with this email already exists")
+        # No 409 is documented anywhere (behaviour notes): a rule violation is a 400 naming the field.
+        raise bad_param("email", "a user with this email already exists")
 
 
 async def create_user(call: Call) -> dict[str, Any]:
