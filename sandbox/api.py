@@ -230,6 +230,8 @@ def _is_probe(scope: Scope) -> bool:
     query = scope.get("query_string", b"")
     has_token = any(name == b"authorization" for name, _ in scope["headers"])
     return not has_token and (b"health_check=1" in query or b"health_check=true" in query)
+
+
 _REASONS = {
     429: "Rate limit exceeded. Wait for the number of seconds in Retry-After, then retry.",
     502: "Bad gateway: the upstream PropOps service did not answer.",

@@ -149,6 +149,7 @@ def test_activity_log_merges_job_history_and_admin_actions(server, admin):
     assert body["count"] == len(body["data"]) == body["total"] >= 2
     top, job_entry = body["data"][0], next(e for e in body["data"] if e["action"] == "job.updated")
     assert top["action"] == "job_tag.created" and top["user_id"] == 1 and top["ip_address"] == "127.0.0.1"
+    assert top["details"] == "Urgent" and top["user_name"] == "Sandbox Admin"  # decrypted for the page shown
     assert top["user_name"] and top["created_at"] > job_entry["created_at"]
     assert job_entry["resource_type"] == "job" and job_entry["resource_id"] == 1001
     only = ok(admin.get("/api/admin/activity-log", params={"action": "job.updated"}))["data"]

@@ -4,7 +4,7 @@ another organisation, bad input, CSRF."""
 
 from __future__ import annotations
 
-from conftest import AGENT, API, CONTRACTOR, OTHER_ADMIN, STAFF, assert_envelope_headers, assert_error
+from conftest import AGENT, API, CONTRACTOR, JOB_1001, OTHER_ADMIN, STAFF, assert_envelope_headers, assert_error
 
 CHAT, ACTIVITY = "/api/analytics/chat-messages", "/api/analytics/filtered-activity"
 ANALYSIS, USAGE = "/api/analytics/ai-analysis", "/api/analytics/gemini-usage"
@@ -39,6 +39,25 @@ def test_chat_answers_from_the_callers_jobs_and_counts_usage(server, admin):
     with server.client(AGENT, csrf=False) as client:
         assert_error(client.post(CHAT, json={"session_id": "s", "message": "hi"}), 403, "CSRF")
     assert len(store.select("gemini_usage")) == 4
+
+
+def test_filtered_activity_lists_every_kind_of_the_callers_work(server):
+    store = server.sandbox.store
+    with server.client(STAFF) as staff:  # user 2: fewer than MAX_FEED (100) entries in all
+        server.sandbox.clock.advance(60)
+        r = staff.post("/api/jobs/manage", json={"action": "update", "uuid": JOB_1001, "quote_no": "Q-1"})
+        assert r.status_code == 200, r.text
+        feed = staff.get(ACTIVITY).json()["activities"]
+    assert feed[0]["activity_type"] == "job_updated" and feed[0]["parsed_details"]["job_ref"] == "JOB-001"
+    counts: dict[str, int] = {}
+    for a in feed:
+        counts[a["activity_type"]] = counts.get(a["activity_type"], 0) + 1
+    mine = lambda table, field: len(store.select(table, lambda r: r["org_id"] == 1 and r[field] == 2))  # noqa: E731
+    assert counts == {"login": 1, "job_updated": 1, "job_created": mine("jobs", "created_by"),
+                      "case_note_added": mine("case_notes", "created_by"),
+                      "photo_uploaded": mine("photos", "uploaded_by"),
+                      "document_uploaded": mine("documents", "uploaded_by")}
+    assert min(counts.values()) >= 1
 
 
 def test_filtered_activity_is_the_callers_own(server):
@@ -134,6 +153,9 @@ def test_users_report_counts_each_staff_members_work(server, admin):
     assert row["name"] == "Sandbox Staff" and row["jobs_created"] == len(store.select(
         "jobs", lambda j: j["created_by"] == 2 and j["org_id"] == 1))
     assert row["case_notes_added"] == len(store.select("case_notes", lambda n: n["created_by"] == 2))
+    assert row["files_uploaded"] == sum(len(store.select(t, lambda f: f["uploaded_by"] == 2))
+                                        for t in ("photos", "documents")) > 0
+    assert data["summary"]["total_files_uploaded"] == sum(d["files_uploaded"] for d in data["details"])
     one = admin.get(USERS, params={"user_id": 2}).json()["data"]
     assert [d["user_id"] for d in one["details"]] == [2]
     page = admin.get(USERS, params={"limit": 2, "page": 2}).json()["data"]
@@ -164,6 +186,8 @@ def test_n8n_workflows_list_get_and_executions(server, admin):
     assert len(runs) == 10 and runs[0]["started_at"] == first["last_executed"]
     assert all(r["finished_at"] >= r["started_at"] and r["duration_ms"] > 0 for r in runs)
     assert_error(admin.get(N8N, params={"action": "get"}), 400, "workflow_id")
+    assert_error(admin.get(N8N, params={"action": "executions"}), 400, "workflow_id")
+    assert_error(admin.get(N8N, params={"action": "get", "workflow_id": "wf_999"}), 404, "Workflow not found")
     assert_error(admin.get(N8N, params={"action": "executions", "workflow_id": "wf_999"}), 404, "Workflow not found")
     assert_error(admin.get(N8N, params={"action": "executions", "workflow_id": "wf_001", "limit": 0}), 400, "limit")
     with server.client(OTHER_ADMIN) as other:

@@ -127,6 +127,16 @@ def test_system_notice_writes_need_the_key_valid_fields_and_csrf(server, admin):
     assert server.sandbox.store.count("system_notices") == 0
 
 
+def test_only_managers_dismiss_or_delete_system_notices(server, admin):
+    made = admin.post(PATH, json={"action": "create", "title": "Kept", "body": "b"}).json()["notification_id"]
+    for email in (AGENT, CONTRACTOR):  # they read notices but do not hold api.system.notifications.manage
+        with server.client(email) as client:
+            for action in ("dismiss", "delete"):
+                assert_error(client.post(PATH, json={"action": action, "notification_id": made}), 403, "permission")
+    assert server.sandbox.store.raw("system_notices", made)["is_active"] is True
+    assert [n["ID"] for n in _notices(admin)] == [made]
+
+
 def test_notices_are_targeted_by_account_type_and_expire(server, admin):
     expires = "2026-11-01T10:00:00Z"  # an hour after the clock start
     for title, targets, extra in (("For staff", [1], {"expires_at": expires, "show_on_login": True}),
@@ -157,6 +167,7 @@ def test_notices_are_targeted_by_account_type_and_expire(server, admin):
 
 def test_bad_notices_are_refused_without_changes(server, admin):
     for fields, name in (({"title": "x" * 101}, "title"), ({"target_account_types": [9]}, "target_account_types"),
+                         ({"target_account_types": [1, 0]}, "target_account_types"),
                          ({"expires_at": "soon"}, "expires_at"), ({"type": "critical"}, "type"),
                          ({"body": "   "}, "body"), ({"show_on_login": "maybe"}, "show_on_login")):
         body = {"action": "create", "title": "Title", "body": "Body", **fields}

@@ -135,3 +135,27 @@ def test_admin_reset_sets_a_temporary_password(server, admin):
         assert_error(other.post(PATH, json={"action": "admin_reset", "user_uuid": staff["uuid"],
                                             "new_password": "Temp-Pass1!"}), 404, "User not found")
     assert [u["password_hash"] for u in server.sandbox.store.select("users")] == hashes
+
+
+def test_admin_reset_respects_levels_and_deleted_users(server, admin):
+    """Only users below the caller's level (a peer at the same level is refused), never a deleted user."""
+    store = server.sandbox.store
+    staff_role = next(r["ID"] for r in admin.get("/api/admin/roles").json()["data"] if r["role_name"] == "Staff")
+    ok(admin.post("/api/admin/staff-permissions", json={"permissions": [
+        {"role_id": staff_role, "permission_key": "api.users.users.manage", "permission_value": True}]}))
+    peer = next(u for u in store.select("users") if u["org_id"] == 1 and u["role"] == "Staff" and u["ID"] != 2)
+    agent = next(u for u in store.select("users") if u["org_id"] == 1 and u["role"] == "Agent")
+    created = ok(admin.post("/api/users/users", json={
+        "action": "create_user", "first_name": "Gone", "last_name": "User", "email": "gone@sandbox.propops.test",
+        "password": "Whatever#1"}))
+    ok(admin.post("/api/users/users", json={"action": "delete_user", "uuid": created["data"]["uuid"]}))
+    assert_error(admin.post(PATH, json={"action": "admin_reset", "user_uuid": created["data"]["uuid"],
+                                        "new_password": "Temp-Pass1!"}), 404, "User not found")
+    hashes = {u["ID"]: u["password_hash"] for u in store.select("users")}
+    with server.client(STAFF) as staff:
+        for target in (store.raw("users", 1), peer):
+            assert_error(staff.post(PATH, json={"action": "admin_reset", "user_uuid": target["uuid"],
+                                                "new_password": "Temp-Pass1!"}), 403, "at or above your own level")
+        assert {u["ID"]: u["password_hash"] for u in store.select("users")} == hashes
+        ok(staff.post(PATH, json={"action": "admin_reset", "user_uuid": agent["uuid"], "new_password": "Temp-Pass1!"}))
+    assert login(server, AGENT, "Temp-Pass1!") == 200 and store.raw("users", agent["ID"])["must_change_password"]

@@ -18,7 +18,7 @@ READS = [row for row in routes().rows if row.method == "GET" and row.auth == "re
 SAMPLE = {"uuid": JOB_1001, "job_uuid": JOB_1001, "job_id": 1001, "from_date": "2024-06-01", "to_date": "2024-06-30",
           "tenant_uuid": "990e8400-e29b-41d4-a716-446655440001", "branch_id": 1,
           "agent_uuid": "880e8400-e29b-41d4-a716-446655440001", "file": "cert_20_5_1704873600.pdf",
-          "q": "boiler", "notification_id": 1}
+          "q": "boiler", "notification_id": 1, "service_id": "srv_550e8400-e29b-41d4-a716-001", "workflow_id": "wf_001"}
 
 
 @pytest.mark.parametrize("email", ACCOUNTS)

@@ -86,6 +86,14 @@ def test_an_agent_finds_only_their_branch(server):
         assert r.status_code == 200 and r.json()["data"] == []
 
 
+def test_deleted_users_are_not_found(server, admin):
+    assert [u["id"] for u in _search(admin, q="staff001@example", types="users")["data"]["users"]] == [7]
+    uuid = server.sandbox.store.raw("users", 7)["uuid"]
+    r = admin.post("/api/users/users", json={"action": "delete_user", "uuid": uuid})
+    assert r.status_code == 200, r.text
+    assert _search(admin, q="staff001@example", types="users")["data"]["users"] == []
+
+
 def test_staff_search_everything_of_their_organisation_only(server):
     store = server.sandbox.store
     with server.client(STAFF) as staff:

@@ -91,8 +91,12 @@ def test_blacklist_bars_sign_in_until_removed(server, admin):
         assert signin.status_code == 401
         assert ok(admin.post(SESSIONS, json={"action": "blacklist_add", "user_id": 2}))["message"] == \
             "User is already blacklisted"
+    gone = ok(admin.post("/api/users/users", json={"action": "create_user", "first_name": "Gone", "last_name": "User",
+                                                   "email": "gone@sandbox.propops.test", "password": "Whatever#1"}))
+    ok(admin.post("/api/users/users", json={"action": "delete_user", "uuid": gone["data"]["uuid"]}))
     users = server.sandbox.store.select("users")
     cases = [("blacklist_add", {"user_id": 1}, 400, "yourself"), ("blacklist_add", {}, 400, "user_id"),
+             ("blacklist_add", {"user_id": gone["data"]["ID"]}, 404, "User not found"),  # deleted users are gone
              ("blacklist_add", {"user_id": 6}, 404, "User not found"),
              ("blacklist_add", {"user_id": 987654}, 404, "User not found"),
              ("blacklist_remove", {"user_id": 3}, 400, "not on the blacklist"),
@@ -115,6 +119,8 @@ def test_mobile_auth_opens_a_working_365_day_session(server, admin):
     assert len(body["session_token"]) == 64 and body["session_token"] != token_of(admin)
     user = body["user"]
     assert user["ID"] == 1 and user["email"] == ADMIN and user["account_type_name"] == "Staff" and user["role_id"] == 1
+    # "the same user shape as /api/users/users"
+    assert user == admin.get("/api/users/users", params={"action": "get_user", "uuid": user["uuid"]}).json()["data"]
     expires = parse_instant(body["expires_at"]) - server.sandbox.clock.now()
     assert dt.timedelta(days=364) < expires <= dt.timedelta(days=365)
     mobile_headers = {"Authorization": "Bearer " + body["session_token"], "X-CSRF-Token": body["csrf_token"]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from conftest import AGENT, CONTRACTOR, JOB_1001, OTHER_ADMIN, STAFF, assert_envelope_headers, assert_error, frozen
 
 PATH = "/api/system/settings"
+USERS = "/api/users/users"  # the same user administration, by uuid (user_admin.py)
 
 
 def _users(client, **params) -> dict:
@@ -15,6 +16,13 @@ def _users(client, **params) -> dict:
 
 def _user(client, user_id: int) -> dict:
     return next(u for u in _users(client, limit=200)["data"] if u["id"] == user_id)
+
+
+def _audit(client, uuid: str) -> list[str]:
+    """The user's entries in the user-administration audit log, oldest first."""
+    r = client.get(USERS, params={"action": "get_audit_log", "uuid": uuid})
+    assert r.status_code == 200, r.text
+    return [e["action"] for e in r.json()["data"]][::-1]
 
 
 def test_settings_give_the_configuration_to_the_key_holder_only(server, admin, anon):
@@ -55,6 +63,16 @@ def test_toggle_status_disables_and_signs_out_then_enables(server, admin):
     assert admin.post(PATH, json={"action": "toggle_status", "user_id": 2}).json()["is_active"] is True
     with server.client(STAFF) as staff:  # can sign in again
         assert staff.get("/api/system/notifications", params={"action": "list"}).status_code == 200
+    assert _audit(admin, store.raw("users", 2)["uuid"]) == ["toggle_status", "toggle_status"]
+
+
+def test_toggle_status_lifts_a_blacklisting_as_the_users_api_does(server, admin):
+    uuid = server.sandbox.store.raw("users", 7)["uuid"]
+    assert admin.post(USERS, json={"action": "add_to_blacklist", "uuid": uuid}).status_code == 200
+    r = admin.post(PATH, json={"action": "toggle_status", "user_id": 7})
+    assert r.status_code == 200 and r.json()["is_active"] is True, r.text
+    got = admin.get(USERS, params={"action": "get_user", "uuid": uuid}).json()["data"]
+    assert (got["is_active"], got["account_status_id"]) == (True, 1)  # active, no longer blacklisted
 
 
 def test_users_of_another_organisation_and_yourself_are_refused(server, admin):
@@ -82,6 +100,16 @@ def test_update_user_changes_names_email_and_role(server, admin):
     assert (got["first_name"], got["email"], got["role"]) == ("Priya", "priya@sandbox.propops.test", "API")
     assert store.raw("users", 7)["first_name"] != "Priya"  # ciphertext at rest
     assert server.sandbox.auth.find_user("priya@sandbox.propops.test")["ID"] == 7
+    assert store.raw("users", 7)["updated_at"] == server.sandbox.clock.iso()
+    assert _audit(admin, store.raw("users", 7)["uuid"]) == ["update_user"]
+
+
+def test_update_user_deactivating_ends_the_sessions(server, admin):
+    with server.client(STAFF) as staff:
+        r = admin.post(PATH, json={"action": "update_user", "user_id": 2, "data": {"is_active": False}})
+        assert r.status_code == 200 and r.json()["data"]["is_active"] is False, r.text
+        assert_error(staff.get("/api/system/notifications", params={"action": "list"}), 401)
+    assert server.sandbox.store.raw("users", 2)["is_active"] is False
 
 
 def test_bad_updates_are_refused_without_changes(server, admin):
@@ -105,9 +133,25 @@ def test_delete_and_logout_user(server, admin):
         assert r.status_code == 200 and r.json()["sessions_ended"] == 1, r.text
         assert_error(agent.get("/api/search", params={"q": "boiler"}), 401)
     assert store.raw("users", 3)["is_active"] is True
+    before = _users(admin)["total"]
+    uuid = store.raw("users", 12)["uuid"]
     assert admin.post(PATH, json={"action": "delete_user", "user_id": 12}).status_code == 200
-    assert store.raw("users", 12) is None and 12 not in {u["id"] for u in _users(admin)["data"]}
+    # A soft delete, as DELETE through /api/users/users: kept with deleted_at, gone from every listing.
+    assert store.raw("users", 12)["deleted_at"] == server.sandbox.clock.iso()
+    assert store.raw("users", 12)["is_active"] is False
+    assert _users(admin)["total"] == before - 1 and 12 not in {u["id"] for u in _users(admin)["data"]}
+    assert_error(admin.get(USERS, params={"action": "get_user", "uuid": uuid}), 404, "User not found")
     assert_error(admin.post(PATH, json={"action": "delete_user", "user_id": 12}), 404, "User not found")
+    assert _audit(admin, store.raw("users", 3)["uuid"]) == ["logout_user"]
+
+
+def test_a_user_deleted_through_the_users_api_is_gone_here_too(server, admin):
+    uuid = server.sandbox.store.raw("users", 11)["uuid"]
+    assert admin.post(USERS, json={"action": "delete_user", "uuid": uuid}).status_code == 200
+    assert 11 not in {u["id"] for u in _users(admin)["data"]}
+    for action in ("toggle_status", "delete_user", "logout_user"):
+        assert_error(admin.post(PATH, json={"action": action, "user_id": 11}), 404, "User not found")
+    assert server.sandbox.store.raw("users", 11)["is_active"] is False  # not re-enabled by a toggle
 
 
 def test_bulk_actions_apply_to_every_user(server, admin):
@@ -120,7 +164,9 @@ def test_bulk_actions_apply_to_every_user(server, admin):
     assert bulk("activate", [7, 8]).status_code == 200
     assert [store.raw("users", i)["is_active"] for i in (7, 8)] == [True, True]
     assert bulk("delete", [9, 10]).status_code == 200
-    assert store.raw("users", 9) is None and store.raw("users", 10) is None
+    assert store.raw("users", 9)["deleted_at"] and store.raw("users", 10)["deleted_at"]
+    assert {9, 10}.isdisjoint(u["id"] for u in _users(admin)["data"])
+    assert _audit(admin, store.raw("users", 7)["uuid"]) == ["bulk_action", "bulk_action"]
     with server.client(STAFF) as staff:
         assert bulk("logout", [2]).json()["updated_count"] == 1
         assert_error(staff.get("/api/system/notifications", params={"action": "list"}), 401)

@@ -132,8 +132,10 @@ def test_update_role_and_onboarding(server, admin):
     assert_error(admin.post(USERS, json={"action": "update_role", "uuid": user["uuid"], "role_id": 5}), 400, "role_id")
     assert_error(admin.post(USERS, json={"action": "update_role", "uuid": user["uuid"]}), 400, "role_id")
     assert_error(admin.post(USERS, json={"action": "update", "uuid": user["uuid"], "email": STAFF}), 400, "email")
-    assert_error(admin.post(USERS, json={"action": "update", "uuid": user["uuid"]}), 400)
-    assert_error(admin.post(USERS, json={"action": "update_role", "uuid": uuid_of(server, 1), "role_id": 3}), 403)
+    assert_error(admin.post(USERS, json={"action": "update", "uuid": user["uuid"]}), 400, "first_name")
+    assert_error(admin.post(USERS, json={"action": "update_role", "uuid": uuid_of(server, 1), "role_id": 3}), 403,
+                 "own account")
+    assert server.sandbox.store.raw("users", 1)["role"] == "SysOps"
     done = admin.post(USERS, json={"action": "complete_onboarding", "uuid": user["uuid"]}).json()["data"]
     assert done["onboarding_completed_at"] == server.sandbox.clock.iso()
     log = admin.get(USERS, params={"action": "get_audit_log", "uuid": user["uuid"]}).json()["data"]
@@ -167,15 +169,28 @@ def test_disable_blacklist_and_delete_end_access(server, admin):
 
 def test_bulk_update_scan_and_sessions(server, admin):
     a, b = create(admin), create(admin, email="b@sandbox.propops.test", password="password")
+    token = login(server, NEW["email"], NEW["password"]).json()["token"]
     r = admin.post(USERS, json={"action": "bulk_update", "user_uuids": [a["uuid"], b["uuid"]], "is_active": False})
     assert r.json()["data"] == {"updated": 2}
     assert [server.sandbox.store.raw("users", u["ID"])["is_active"] for u in (a, b)] == [False, False]
-    assert_error(admin.post(USERS, json={"action": "bulk_update", "user_uuids": [a["uuid"], uuid_of(server, 6)],
-                                         "is_active": True}), 404, "User")
-    assert_error(admin.post(USERS, json={"action": "bulk_update", "user_uuids": "x", "is_active": True}), 400)
-    assert server.sandbox.store.raw("users", a["ID"])["is_active"] is False
+    with as_token(server, token) as old:  # disabling ends the user's sessions
+        assert old.get("/api/users/permissions").status_code == 401
+    r = admin.post(USERS, json={"action": "bulk_update", "user_uuids": [a["uuid"]], "role_id": 2})
+    assert r.status_code == 200, r.text
+    assert (server.sandbox.store.raw("users", a["ID"])["role"], server.sandbox.store.raw("users", b["ID"])["role"]) == (
+        "API", "Staff")
+    assert server.sandbox.store.raw("users", a["ID"])["is_active"] is False  # only the fields given change
+    for uuids, status, word in (([a["uuid"], uuid_of(server, 6)], 404, "User"), ("x", 400, "user_uuids"),
+                                ([a["uuid"], uuid_of(server, 1)], 403, "own account")):
+        assert_error(admin.post(USERS, json={"action": "bulk_update", "user_uuids": uuids, "is_active": True}),
+                     status, word)
+    assert server.sandbox.store.raw("users", a["ID"])["is_active"] is False  # a refusal changes no one
     scan = admin.post(USERS, json={"action": "scan_user_password", "uuid": b["uuid"]}).json()["data"]
     assert scan["breached"] is True
+    safe = admin.post(USERS, json={"action": "scan_user_password", "uuid": a["uuid"]}).json()["data"]
+    assert safe["breached"] is False
+    status = admin.get(USERS, params={"action": "get_password_breach_status", "uuid": b["uuid"]}).json()["data"]
+    assert (status["breached"], status["last_scanned_at"]) == (True, server.sandbox.clock.iso())
     with server.client(STAFF):
         pass
     sessions = admin.get(USERS, params={"action": "get_user_sessions", "uuid": uuid_of(server, 2)}).json()["data"]
@@ -248,6 +263,45 @@ def test_user_status_lists_who_is_online(server, admin):
         assert [u["uuid"] for u in admin.get("/api/users/user-status").json()["data"]] == [uuid_of(server, 4)]
     with server.client(OTHER_ADMIN) as other:
         assert [u["uuid"] for u in other.get("/api/users/user-status").json()["data"]] == [uuid_of(server, 6)]
+
+
+def staff_role_permission(admin, key: str, value: bool) -> None:
+    staff_role = next(r["ID"] for r in admin.get("/api/admin/roles").json()["data"] if r["role_name"] == "Staff")
+    r = admin.post("/api/admin/staff-permissions", json={"permissions": [
+        {"role_id": staff_role, "permission_key": key, "permission_value": value}]})
+    assert r.status_code == 200, r.text
+
+
+def test_role_levels_bound_who_a_user_administrator_manages(server, admin):
+    """Given the users key, Staff (level 10) manage other Staff but not the SysOps admin (level 1) above them,
+    and cannot hand out a role above their own."""
+    staff_role_permission(admin, "api.users.users.manage", True)
+    peer = create(admin)  # a Staff user
+    with server.client(STAFF) as staff:
+        assert_error(staff.post(USERS, json={"action": "toggle_status", "uuid": uuid_of(server, 1)}), 403,
+                     "above your own")
+        assert_error(staff.post(USERS, json={"action": "update_role", "uuid": peer["uuid"], "role_id": 1}), 403,
+                     "above your own")
+        off = staff.post(USERS, json={"action": "toggle_status", "uuid": peer["uuid"]})
+        assert off.status_code == 200 and off.json()["data"]["is_active"] is False, off.text
+    assert server.sandbox.store.raw("users", 1)["is_active"] is True
+    assert server.sandbox.store.raw("users", peer["ID"])["role"] == "Staff"
+
+
+def test_user_grants_apply_over_the_organisations_role_changes(server, admin):
+    """A key the organisation revoked from the user's role can be granted back to one user (the overrides are
+    relative to the role as the organisation has it, not as roles.toml defines it)."""
+    staff, key = uuid_of(server, 2), "api.contractors.list.manage"
+    staff_role_permission(admin, key, False)
+    with server.client(STAFF) as client:
+        assert_error(client.get("/api/contractors/list", params={"action": "list"}), 403)
+        r = admin.put("/api/users/permissions", json={"action": "grant", "user_uuid": staff, "permissions": [key]})
+        assert r.status_code == 200 and r.json()["data"]["granted"] == [key], r.text
+        assert client.get("/api/contractors/list", params={"action": "list"}).status_code == 200
+        assert client.get("/api/users/permissions").json()["data"]["permissions"].get(key) is True
+        r = admin.put("/api/users/permissions", json={"action": "revoke", "user_uuid": staff, "permissions": [key]})
+        assert r.status_code == 200 and r.json()["data"]["granted"] == [] == r.json()["data"]["revoked"], r.text
+        assert_error(client.get("/api/contractors/list", params={"action": "list"}), 403)
 
 
 def test_a_revoked_key_is_refused_and_a_granted_one_allowed_on_the_next_request(server, admin):

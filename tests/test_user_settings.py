@@ -227,7 +227,8 @@ def test_avatar_upload_view_and_delete(server):
 
 def test_avatar_refusals(server, admin):
     me = uuid_of(server, 1)
-    for files in ({"avatar": ("a.png", PDF, "image/png")}, {"avatar": ("a.png", b"", "image/png")}, None):
+    for files in ({"avatar": ("a.png", PDF, "image/png")}, {"avatar": ("a.png", b"", "image/png")},
+                  {"avatar": ("a.png", png()[:40], "image/png")}, None):  # [:40]: a PNG cut short
         assert_error(admin.post("/api/users/avatar", data={"action": "upload", "user_uuid": me}, files=files),
                      400, "avatar")
     assert_error(admin.post("/api/users/avatar", data={"action": "upload", "user_uuid": "nope"},

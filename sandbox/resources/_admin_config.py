@@ -35,10 +35,7 @@ def _text(call: Call, name: str, *, required: bool) -> str | None:
 
 
 def _target(call: Call, table: str, name: str, what: str, visible) -> Row:
-    id_ = call.params.get(name)
-    if id_ is None:
-        raise bad_param(name, "required")
-    row = call.sandbox.store.raw(table, id_)
+    row = call.sandbox.store.raw(table, call.params[name])  # required by the update/delete rows
     if row is None or not visible(row):
         raise not_found(what)
     return row
@@ -77,7 +74,7 @@ async def document_types(call: Call) -> dict[str, Any]:
         store.update("file_types", row["ID"], {"name": name})
         log(call, "document_type.updated", "document_type", row["ID"], details=name)
         return ok({"document_type_id": row["ID"], "type_name": name}, message="Document type updated")
-    used = len(store.select("documents", lambda r: r.get("file_type_id") == row["ID"]))
+    used = len(store.select("documents", where=(("file_type_id", row["ID"]),)))  # documents is big: indexed
     if used:
         raise ApiError(400, f"Document type {row['name']!r} cannot be deleted: {used} document(s) use it")
     store.delete("file_types", [row["ID"]])
@@ -204,17 +201,23 @@ async def save_document(call: Call) -> dict[str, Any]:
     return ok(legal_row(row), message="Document saved", document_id=row["ID"])
 
 
-_TYPE_PARAMS = (Param("type_name", max_length=100, about="create/update"),
-                Param("document_type_id", "integer", min=1, about="update/delete"))
-_TAG_PARAMS = (Param("tag_name", max_length=50, about="create/update (name assumed)"),
-               Param("colour", max_length=7, about="#RRGGBB (name assumed)"),
-               Param("job_tag_id", "integer", min=1, about="update/delete (name assumed)"))
+def _type_params(action: str) -> tuple[Param, ...]:
+    return (Param("type_name", max_length=100, about="create/update"),
+            Param("document_type_id", "integer", required=action != "create", min=1, about="update/delete"))
+
+
+def _tag_params(action: str) -> tuple[Param, ...]:
+    return (Param("tag_name", max_length=50, about="create/update (name assumed)"),
+            Param("colour", max_length=7, about="#RRGGBB (name assumed)"),
+            Param("job_tag_id", "integer", required=action != "create", min=1, about="update/delete (name assumed)"))
+
+
 ROWS = [
     *(Endpoint("POST", "/api/admin/document-types", document_types, "api.admin.document-types.manage", (action,),
-               csrf=True, params=_TYPE_PARAMS, summary=f"{action.capitalize()} a document type")
+               csrf=True, params=_type_params(action), summary=f"{action.capitalize()} a document type")
       for action in ("create", "update", "delete")),
     *(Endpoint("POST", "/api/admin/job-tags", job_tags, "api.admin.job-tags.manage", (action,), csrf=True,
-               params=_TAG_PARAMS, summary=f"{action.capitalize()} a job tag")
+               params=_tag_params(action), summary=f"{action.capitalize()} a job tag")
       for action in ("create", "update", "delete")),
     Endpoint("POST", "/api/admin/documents", save_document, "api.admin.documents.manage", ("save",), csrf=True,
              params=(Param("id", "integer", min=1, about="existing document to update; absent = create"),

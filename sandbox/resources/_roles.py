@@ -28,13 +28,19 @@ def builtin(call: Call) -> dict[int, tuple[str, dict[str, Any]]]:
     return {i: (name, spec) for i, (name, spec) in enumerate(call.sandbox.auth.roles.items(), start=1)}
 
 
-def my_level(call: Call) -> int:
-    role = call.sandbox.auth.roles.get(call.principal.role)
+def level_of(call: Call, name: str) -> int:
+    """The level of the role called `name`: built-in, or one of the caller's organisation's custom roles; an
+    unknown role ranks below every real one. The one level lookup of every "above your own" rule."""
+    role = call.sandbox.auth.roles.get(name)
     if role is not None:
         return role["level"]
-    custom = [r for r in call.sandbox.store.select("admin_roles", lambda r: r["org_id"] == call.principal.org_id)
-              if r["role_name"] == call.principal.role]
+    custom = [r for r in call.sandbox.store.select("admin_roles", where=(("org_id", call.principal.org_id),))
+              if r["role_name"] == name]
     return custom[0]["level"] if custom else 10**6
+
+
+def my_level(call: Call) -> int:
+    return level_of(call, call.principal.role)
 
 
 def find(call: Call, role_id: int) -> Row | None:
@@ -76,6 +82,13 @@ def keys_of(role: Row, changes: dict[str, bool]) -> frozenset[str]:
     keys |= {k for k, v in changes.items() if v}
     keys -= {k for k, v in changes.items() if not v}
     return frozenset(keys)
+
+
+def role_keys(call: Call, name: str) -> frozenset[str]:
+    """The keys of the role called `name` in the caller's organisation: its base keys with the organisation's
+    grants and revocations (what auth.py gives its users before their own overrides)."""
+    role = next((r for r in all_roles(call) if r["name"] == name), None)
+    return frozenset() if role is None else keys_of(role, overrides(call).get(role["ID"], {}))
 
 
 def policy_level(call: Call, entity: str, entity_id: int) -> int | None:

@@ -30,6 +30,8 @@ from ..events import record_email
 from . import _roles
 from ._activity import log
 from ._admin_config import ROWS as CONFIG_ROWS
+from ._generic import page
+from .jobs import _person
 
 with open(FIXTURES / "admin.toml", "rb") as _fh:
     DEFAULTS = tomllib.load(_fh)
@@ -146,8 +148,8 @@ async def staff_permissions(call: Call) -> dict[str, Any]:
             if value and k not in me.keys:
                 continue  # a cascade never grants more than the caller holds
             changes[k] = value
-            old = store.select("role_permissions", lambda r, rid=role["ID"], key=k: r["org_id"] == me.org_id
-                               and r["role_id"] == rid and r["permission_key"] == key)
+            old = store.select("role_permissions", where=(("org_id", me.org_id), ("role_id", role["ID"]),
+                                                          ("permission_key", k)))
             store.delete("role_permissions", [r["ID"] for r in old])
             store.insert("role_permissions", {"ID": None, "org_id": me.org_id, "role_id": role["ID"],
                                               "permission_key": k, "value": value})
@@ -182,33 +184,30 @@ async def management_policy(call: Call) -> dict[str, Any]:
 
 # -- activity log, breach status, e-mails -------------------------------------------------------------
 
-def _names(call: Call) -> dict[int, str]:
-    store = call.sandbox.store
-    return {u["ID"]: f"{u['first_name']} {u['last_name']}" for u in (
-        store.reveal("users", r) for r in store.select("users", lambda r: r["org_id"] == call.principal.org_id))}
-
-
 async def activity_log(call: Call) -> dict[str, Any]:
     p, store, org = call.params, call.sandbox.store, call.principal.org_id
     start, end = p.get("date_from"), p.get("date_to")
     if start and end and start > end:
         raise bad_param("date_to", "must not be before date_from")
-    entries = [store.reveal("activity_log", r) for r in store.select("activity_log", lambda r: r["org_id"] == org)]
+    by_org = (("org_id", org),)
+    # Filter and sort the stored rows (the fields filtered on are plaintext); decrypt only the page shown.
+    entries = store.select("activity_log", where=by_org)
     entries += [{"ID": c["ID"], "uuid": c["uuid"], "user_id": c["user_id"],
                  "action": f"job.{VERBS.get(c['kind'], c['kind'])}", "resource_type": "job",
                  "resource_id": c["job_id"], "details": c.get("note"), "ip_address": None,
-                 "created_at": c["created_at"]}
-                for c in store.select("job_commits", lambda r: r["org_id"] == org)]
+                 "created_at": c["created_at"], "commit": True}
+                for c in store.select("job_commits", where=by_org)]
     keep = [e for e in entries
             if (p.get("user_id") is None or e["user_id"] == p["user_id"])
             and (not p.get("action") or e["action"] == p["action"])
             and (not start or e["created_at"][:10] >= start) and (not end or e["created_at"][:10] <= end)]
     keep.sort(key=lambda e: (e["created_at"], e["resource_type"] != "job", e["ID"]), reverse=True)  # newest first
-    names = _names(call)
-    rows = [{"ID": e["ID"], "uuid": e["uuid"], "user_id": e["user_id"], "user_name": names.get(e["user_id"]),
-             "action": e["action"], "resource_type": e["resource_type"], "resource_id": e["resource_id"],
-             "details": e["details"], "ip_address": e["ip_address"], "created_at": e["created_at"]}
-            for e in keep[p["offset"]:p["offset"] + p["limit"]]]
+    shown = [e if e.get("commit") else store.reveal("activity_log", e) for e in page(call, keep)]
+    rows = [{"ID": e["ID"], "uuid": e["uuid"], "user_id": e["user_id"],
+             "user_name": _person(store, "users", e["user_id"]), "action": e["action"],
+             "resource_type": e["resource_type"], "resource_id": e["resource_id"], "details": e["details"],
+             "ip_address": e["ip_address"], "created_at": e["created_at"]}
+            for e in shown]
     return listing(rows, len(keep))
 
 
@@ -227,7 +226,7 @@ def breach_count(stored_hash: str) -> int:
 async def breach_status(call: Call) -> dict[str, Any]:
     store, org, now = call.sandbox.store, call.principal.org_id, call.sandbox.clock.iso()
     checks = {r["user_id"]: r for r in store.select("password_checks", lambda r: r["org_id"] == org)}
-    names, rows = _names(call), []
+    rows = []
     for user in store.select("users", lambda r: r["org_id"] == org):
         check = checks.get(user["ID"])
         if check is None or check["password_hash"] != user["password_hash"]:
@@ -237,7 +236,7 @@ async def breach_status(call: Call) -> dict[str, Any]:
             check = store.insert("password_checks", {
                 "ID": None, "org_id": org, "user_id": user["ID"], "password_hash": user["password_hash"],
                 "status": "breached" if count else "safe", "breach_count": count, "last_checked": now})
-        rows.append({"user_id": user["ID"], "user_name": names.get(user["ID"]), "status": check["status"],
+        rows.append({"user_id": user["ID"], "user_name": _person(store, "users", user["ID"]), "status": check["status"],
                      "breach_count": check["breach_count"], "last_checked": check["last_checked"]})
     return listing(rows, len(rows))
 

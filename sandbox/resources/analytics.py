@@ -21,20 +21,16 @@ import re
 from typing import Any
 
 from ..auth import STAFF
-from ..clock import iso
+from ..clock import iso, parse_instant
 from ..endpoints import Call, Endpoint, Param
-from ..envelope import bad_param, not_found, ok
+from ..envelope import not_found, ok
 from ..store import Row
+from .jobs import FINISHED, _person
 
-FINISHED = frozenset({5, 7, 9})
 OPEN = frozenset({1, 2, 3, 4, 6})
 PERIODS = {"7days": 7, "30days": 30, "90days": 90, "6months": 182, "1year": 365}
 ANALYSES = ("quick_insights", "performance_deep_dive", "cost_optimization", "branch_comparison", "predictive_trends")
 MAX_FEED = 100
-
-
-def _when(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _jobs(call: Call, keep=lambda r: True) -> list[Row]:
@@ -118,24 +114,24 @@ async def filtered_activity(call: Call) -> dict[str, Any]:
     store, me, kind = call.sandbox.store, call.principal, call.params["type"]
     out: list[Row] = []
     if kind in ("all", "actions"):
-        uid = me.user_id
-        refs = {j["ID"]: j["job_ref"] for j in store.select("jobs", where=(("org_id", me.org_id),))}
-        for s in store.select("sessions", lambda r: r["user_id"] == uid):
+        uid, org = me.user_id, ("org_id", me.org_id)
+        for s in store.select("sessions", where=(("user_id", uid),)):
             out.append(_activity("login", {"action": "login"}, s["created_at"], "Signed in"))
-        for j in store.select("jobs", lambda r: r.get("created_by") == uid, where=(("org_id", me.org_id),)):
+        for j in store.select("jobs", where=(org, ("created_by", uid))):
             out.append(_activity("job_created", {"job_ref": j["job_ref"], "job_uuid": j["uuid"]}, j["created_at"],
                                  f"Created job {j['job_ref']}"))
         for table, verb, by in (("job_commits", "job_updated", "user_id"), ("case_notes", "case_note_added",
                                 "created_by"), ("photos", "photo_uploaded", "uploaded_by"),
                                 ("documents", "document_uploaded", "uploaded_by")):
-            for r in store.select(table, lambda r, by=by: r.get(by) == uid and r.get("job_id") in refs):
-                ref = refs[r["job_id"]]
-                out.append(_activity(verb, {"job_ref": ref, "uuid": r["uuid"]}, r["created_at"],
-                                     f"{verb.replace('_', ' ').capitalize()}: {ref}"))
+            for r in store.select(table, where=(org, (by, uid))):  # the job's rows carry its org_id
+                job = store.raw("jobs", r["job_id"])
+                if job is None:
+                    continue
+                out.append(_activity(verb, {"job_ref": job["job_ref"], "uuid": r["uuid"]}, r["created_at"],
+                                     f"{verb.replace('_', ' ').capitalize()}: {job['job_ref']}"))
     out.sort(key=lambda a: a["created_at"], reverse=True)
     out = out[:MAX_FEED]
-    return {"success": True, "activities": out, "count": len(out), "filter": kind,
-            "message": "Operation completed successfully"}
+    return ok(activities=out, count=len(out), filter=kind)
 
 
 # -- AI analysis and usage ------------------------------------------------------------------------------
@@ -174,7 +170,10 @@ async def ai_analysis(call: Call) -> dict[str, Any]:
     since = iso(now - dt.timedelta(days=days))
     jobs = _jobs(call, lambda r: r["created_at"] >= since and (not wanted or r.get("branch_id") in wanted))
     metrics = _metrics(jobs)
-    per_branch = [{"branch_id": bid, "branch_name": names[bid], **_metrics([j for j in jobs if j["branch_id"] == bid])}
+    by_branch: dict[int, list[Row]] = {}
+    for j in jobs:
+        by_branch.setdefault(j["branch_id"], []).append(j)
+    per_branch = [{"branch_id": bid, "branch_name": names[bid], **_metrics(by_branch.get(bid, []))}
                   for bid in sorted(wanted or names)]
     kind = p["analysis_type"]
     insights = _insights(kind, metrics, per_branch, days)
@@ -220,21 +219,20 @@ async def users_report(call: Call) -> dict[str, Any]:
         staff = [u for u in staff if u["ID"] == p["user_id"]]
         if not staff:
             raise not_found("User")
-    jobs = store.select("jobs", where=(("org_id", me.org_id),))
-    org_jobs = {j["ID"] for j in jobs}
+    org = ("org_id", me.org_id)
     search = (p.get("search") or "").lower()
     details = []
     for u in staff:
-        uid, name = u["ID"], f"{u['first_name']} {u['last_name']}"
-        mine = [j for j in jobs if j.get("created_by") == uid]
+        uid, name = u["ID"], _person(store, "users", u["ID"])
+        mine = store.select("jobs", where=(org, ("created_by", uid)))
         if search and search not in f"{name} {u['email']}".lower() and not any(
                 search in f"{j['job_ref']} {j['job_title']}".lower() for j in mine):
             continue
-        notes = store.select("case_notes", lambda r, uid=uid: r.get("created_by") == uid and r["job_id"] in org_jobs)
-        files = [r for t in ("photos", "documents") for r in store.select(
-            t, lambda r, uid=uid: r.get("uploaded_by") == uid and r.get("job_id") in org_jobs)]
-        accounts = store.select("users", lambda r, uid=uid: r.get("created_by") == uid)
-        branches = store.select("branches", lambda r, uid=uid: r.get("created_by") == uid)
+        # Rows hanging off a job carry its org_id: each count is two index lookups, not a table scan.
+        notes = store.select("case_notes", where=(org, ("created_by", uid)))
+        files = [r for t in ("photos", "documents") for r in store.select(t, where=(org, ("uploaded_by", uid)))]
+        accounts = store.select("users", where=(("created_by", uid),))
+        branches = store.select("branches", where=(("created_by", uid),))
         stamps = [r["created_at"] for r in (*mine, *notes, *files, *accounts, *branches)]
         stamps += [u["last_activity"]] if u.get("last_activity") else []
         details.append({"user_id": uid, "uuid": u["uuid"], "name": name, "email": u["email"], "role": u["role"],
@@ -290,7 +288,7 @@ def _runs(call: Call, wf: dict[str, Any]) -> list[Row]:
         ms = 800 + (key * 137) % 2400
         runs.append({"execution_id": f"exec_{wf['id'][3:]}_{key}", "workflow_id": wf["id"],
                      "status": "error" if key % 23 == 0 else "success", "mode": wf["trigger"], "started_at": at,
-                     "finished_at": iso(_when(at) + dt.timedelta(milliseconds=ms)), "duration_ms": ms})
+                     "finished_at": iso(parse_instant(at) + dt.timedelta(milliseconds=ms)), "duration_ms": ms})
     return runs
 
 
@@ -300,24 +298,32 @@ def _summary(call: Call, wf: dict[str, Any]) -> Row:
             "last_executed": runs[0]["started_at"] if runs else None, "execution_count": len(runs)}
 
 
-async def workflows(call: Call) -> dict[str, Any]:
-    if call.action == "list":
-        rows = [_summary(call, wf) for wf in WORKFLOWS]
-        return ok(rows, count=len(rows))
-    wanted = call.params.get("workflow_id")
-    if not wanted:
-        raise bad_param("workflow_id", f"required for action={call.action}")
-    wf = next((w for w in WORKFLOWS if w["id"] == wanted), None)
+def _workflow(call: Call) -> dict[str, Any]:
+    wf = next((w for w in WORKFLOWS if w["id"] == call.params["workflow_id"]), None)
     if wf is None:
         raise not_found("Workflow")
-    if call.action == "get":
-        nodes = [{"name": n, "type": "n8n-nodes-base." + re.sub(r"\W", "", n[0].lower() + n[1:]), "position": i}
-                 for i, n in enumerate(wf["nodes"])]
-        return ok(_summary(call, wf) | {"event": wf["event"], "nodes": nodes})
-    runs = _runs(call, wf)[:call.params["limit"]]
+    return wf
+
+
+async def list_workflows(call: Call) -> dict[str, Any]:
+    rows = [_summary(call, wf) for wf in WORKFLOWS]
+    return ok(rows, count=len(rows))
+
+
+async def get_workflow(call: Call) -> dict[str, Any]:
+    wf = _workflow(call)
+    nodes = [{"name": n, "type": "n8n-nodes-base." + re.sub(r"\W", "", n[0].lower() + n[1:]), "position": i}
+             for i, n in enumerate(wf["nodes"])]
+    return ok(_summary(call, wf) | {"event": wf["event"], "nodes": nodes})
+
+
+async def executions(call: Call) -> dict[str, Any]:
+    runs = _runs(call, _workflow(call))[:call.params["limit"]]
     return ok(runs, count=len(runs))
 
 
+N8N, N8N_KEY = "/api/n8n/workflows", "page.settings.configuration"
+WORKFLOW_ID = Param("workflow_id", required=True, max_length=50, about="e.g. wf_001")
 ENDPOINTS = [
     Endpoint("POST", "/api/analytics/chat-messages", chat, None, csrf=True, params=(
         Param("session_id", required=True, max_length=100),
@@ -341,9 +347,11 @@ ENDPOINTS = [
                      Param("limit", "integer", default=25, min=1, max=100),
                      Param("search", max_length=100), Param("user_id", "integer", min=1)),
              summary="Per-staff contribution report"),
-    Endpoint("GET", "/api/n8n/workflows", workflows, "page.settings.configuration",
-             actions=("list", "get", "executions"), account_types=(STAFF,), params=(
-        Param("workflow_id", max_length=50, about="required for get and executions"),
-        Param("limit", "integer", default=20, min=1, max=100, about="max executions"),
-    ), summary="n8n workflows: list, one with its nodes, or run history"),
+    Endpoint("GET", N8N, list_workflows, N8N_KEY, actions=("list",), account_types=(STAFF,),
+             summary="n8n workflows with their last run and run count"),
+    Endpoint("GET", N8N, get_workflow, N8N_KEY, actions=("get",), account_types=(STAFF,), params=(WORKFLOW_ID,),
+             summary="One n8n workflow with its nodes"),
+    Endpoint("GET", N8N, executions, N8N_KEY, actions=("executions",), account_types=(STAFF,), params=(
+        WORKFLOW_ID, Param("limit", "integer", default=20, min=1, max=100, about="max executions"),
+    ), summary="An n8n workflow's run history, newest first"),
 ]

@@ -28,7 +28,8 @@ from .._paths import FIXTURES
 from ..endpoints import Call, Endpoint, Param, paging
 from ..envelope import bad_param, listing, not_found, ok
 from ..store import Row
-from .jobs import load_job
+from ._generic import page
+from .jobs import _name, _person, load_job
 
 INVOICES = "/api/financial/invoices"
 PRICING = "/api/services/pricing"
@@ -36,19 +37,10 @@ KEY = "api.financial.invoices.manage"
 PAYMENT_FIELDS = ("payment_received_client", "payment_sent_contractor", "agent_commission_paid",
                   "inhouse_commission_paid")
 MAX_AMOUNT = 100_000_000
+FILTERS = (("payment_status_id", "payment_status_id"), ("job_status_id", "status_id"))  # invoices: param → field
 
 with (FIXTURES / "financial.toml").open("rb") as _fh:
     SERVICES: list[dict[str, Any]] = tomllib.load(_fh)["services"]
-
-
-def _name(store, table: str, id_: Any) -> str | None:
-    row = store.raw(table, id_)
-    return None if row is None else row["name"]
-
-
-def contractor_name(store, id_: Any) -> str | None:
-    row = store.plain("contractors", id_)
-    return None if row is None else f"{row['first_name']} {row['last_name']}"
 
 
 def paid(job: Row, field: str) -> float:
@@ -64,7 +56,7 @@ def invoice_row(call: Call, job: Row) -> Row:
     return {
         "id": job["ID"], "uuid": job["uuid"], "job_ref": job["job_ref"], "invoice_no": job.get("invoice_no"),
         "job_title": job["job_title"], "contractor_id": job.get("contractor_id"),
-        "contractor_name": contractor_name(store, job.get("contractor_id")),
+        "contractor_name": _person(store, "contractors", job.get("contractor_id")),
         "job_total_budget": job.get("job_total_budget"), "contractor_budget": job.get("contractor_budget"),
         "vat_percentage": job.get("vat_percentage"), "total_amount": job.get("total_amount"),
         **{f: paid(job, f) for f in PAYMENT_FIELDS},
@@ -78,13 +70,9 @@ def invoice_row(call: Call, job: Row) -> Row:
 
 async def list_invoices(call: Call) -> dict[str, Any]:
     p, me = call.params, call.principal
-    payment, status = p.get("payment_status_id"), p.get("job_status_id")
-    rows = call.sandbox.store.select("jobs", lambda r: me.sees_job(r) and has_activity(r)
-                                     and (payment is None or r.get("payment_status_id") == payment)
-                                     and (status is None or r["status_id"] == status),
-                                     where=(("org_id", me.org_id),))
-    offset, limit = p["offset"], p["limit"]
-    invoices = [invoice_row(call, r) for r in rows[offset:offset + limit]]
+    where = (("org_id", me.org_id), *((field, p[name]) for name, field in FILTERS if p.get(name) is not None))
+    rows = call.sandbox.store.select("jobs", lambda r: me.sees_job(r) and has_activity(r), where=where)
+    invoices = [invoice_row(call, r) for r in page(call, rows)]
     return ok(invoices=invoices, count=len(invoices), total=len(rows))
 
 
@@ -112,7 +100,7 @@ def report_row(call: Call, job: Row) -> Row:
     return {
         "job_id": job["ID"], "uuid": job["uuid"], "job_ref": job["job_ref"], "job_title": job["job_title"],
         "branch_id": job.get("branch_id"), "branch_name": branch["branch_name"] if branch else None,
-        "contractor_name": contractor_name(store, job.get("contractor_id")), "invoice_no": job.get("invoice_no"),
+        "contractor_name": _person(store, "contractors", job.get("contractor_id")), "invoice_no": job.get("invoice_no"),
         "job_total_budget": job.get("job_total_budget"), "contractor_budget": job.get("contractor_budget"),
         "vat_percentage": job.get("vat_percentage"), "total_amount": job.get("total_amount"),
         **{f: paid(job, f) for f in PAYMENT_FIELDS},
@@ -156,14 +144,13 @@ async def financial_report(call: Call) -> dict[str, Any]:
         day = job["created_at"][:10]
         if (since and day < since) or (until and day > until) or not me.sees_job(job):
             return False
-        if branch_id is not None and job.get("branch_id") != branch_id:
-            return False
         if not search:
             return True
         text = " ".join(str(job.get(k) or "") for k in ("job_ref", "job_title", "invoice_no"))
-        return search in f"{text} {contractor_name(store, job.get('contractor_id')) or ''}".lower()
+        return search in f"{text} {_person(store, 'contractors', job.get('contractor_id')) or ''}".lower()
 
-    jobs = store.select("jobs", keep, where=(("org_id", me.org_id),))
+    where = [("org_id", me.org_id)] + ([("branch_id", branch_id)] if branch_id is not None else [])
+    jobs = store.select("jobs", keep, where=where)
     branches: dict[Any, list[Row]] = {}
     for job in jobs:
         branches.setdefault(job.get("branch_id"), []).append(job)
@@ -172,7 +159,7 @@ async def financial_report(call: Call) -> dict[str, Any]:
         branch = store.raw("branches", bid)
         by_branch.append({"branch_id": bid, "branch_name": branch["branch_name"] if branch else None,
                           **_totals(branches[bid])})
-    rows = [report_row(call, j) for j in jobs[p["offset"]:p["offset"] + p["limit"]]]
+    rows = [report_row(call, j) for j in page(call, jobs)]
     return listing(rows, len(jobs), summary=_totals(jobs), by_branch=by_branch,
                    filters={"date_from": since, "date_to": until, "branch_id": branch_id, "search": search or None})
 
@@ -191,20 +178,18 @@ def service_row(item: dict[str, Any], *, full: bool = False) -> Row:
     return row
 
 
-async def pricing(call: Call) -> dict[str, Any]:
-    p = call.params
-    if call.action == "get":
-        wanted = p.get("service_id")
-        if not wanted:
-            raise bad_param("service_id", "required for action=get")
-        item = next((s for s in SERVICES if s["uuid"] == wanted or str(s["ID"]) == wanted), None)
-        if item is None:
-            raise not_found("Service")
-        return ok(service_row(item, full=True))
-    category = (p.get("category") or "").lower()
+async def list_services(call: Call) -> dict[str, Any]:
+    category = (call.params.get("category") or "").lower()
     items = [s for s in SERVICES if s["is_active"] and (not category or s["category"].lower() == category)]
-    offset, limit = p["offset"], p["limit"]
-    return listing([service_row(s) for s in items[offset:offset + limit]], len(items))
+    return listing([service_row(s) for s in page(call, items)], len(items))
+
+
+async def get_service(call: Call) -> dict[str, Any]:
+    wanted = call.params["service_id"]
+    item = next((s for s in SERVICES if s["uuid"] == wanted or str(s["ID"]) == wanted), None)
+    if item is None:
+        raise not_found("Service")
+    return ok(service_row(item, full=True))
 
 
 ENDPOINTS = [
@@ -218,11 +203,12 @@ ENDPOINTS = [
         Param("field", required=True, enum=PAYMENT_FIELDS),
         Param("value", "number", required=True, min=0, max=MAX_AMOUNT, about="amount in GBP"),
     ), summary="Set one payment tracking field of a job's invoice"),
-    Endpoint("GET", PRICING, pricing, "api.services.pricing.manage", actions=("list", "get"), params=(
-        Param("category", max_length=100, about="filter: core, add_on, support or a trade category"),
-        Param("service_id", max_length=100, about="the service's uuid (srv_…) or ID; required for get"),
-        *paging(),
-    ), summary="The service catalogue: active services (list) or one service (get)"),
+    Endpoint("GET", PRICING, list_services, "api.services.pricing.manage", actions=("list",), params=(
+        Param("category", max_length=100, about="filter: core, add_on, support or a trade category"), *paging(),
+    ), summary="The service catalogue: its active services"),
+    Endpoint("GET", PRICING, get_service, "api.services.pricing.manage", actions=("get",), params=(
+        Param("service_id", required=True, max_length=100, about="the service's uuid (srv_…) or ID"),
+    ), summary="One service of the catalogue, with its features"),
     Endpoint("GET", "/api/reports/financial", financial_report, "api.reports.financial.manage", actions=("report",),
              default=True, params=(
         Param("date_from", "date", about="jobs created on or after (YYYY-MM-DD)"),

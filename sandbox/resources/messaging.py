@@ -130,13 +130,13 @@ async def whatsapp_send(call: Call) -> dict[str, Any]:
     text = render(template["body"], {"job_ref": job["job_ref"], "job_title": job["job_title"],
                                      "start_date": job.get("date_works_start_date") or "to be confirmed"})
     store = call.sandbox.store
-    row = store.insert("whatsapp_messages", {
-        "ID": None, "uuid": None, "org_id": job["org_id"], "job_id": job["ID"], "template_id": template["id"],
-        "template": template["name"], "phone_number": phone, "text": text, "status": "sent",
-        "sent_by": call.principal.user_id, "created_at": call.sandbox.clock.iso(),
+    uuid = store.new_uuid()
+    message_id = "wamid." + uuid.replace("-", "")[:24]
+    store.insert("whatsapp_messages", {
+        "ID": None, "uuid": uuid, "message_id": message_id, "org_id": job["org_id"], "job_id": job["ID"],
+        "template_id": template["id"], "template": template["name"], "phone_number": phone, "text": text,
+        "status": "sent", "sent_by": call.principal.user_id, "created_at": call.sandbox.clock.iso(),
     })
-    message_id = "wamid." + row["uuid"].replace("-", "")[:24]
-    store.update("whatsapp_messages", row["ID"], {"message_id": message_id})
     return ok({"message_id": message_id, "status": "sent", "recipient": phone, "template": template["name"],
                "job_id": job["ID"], "text": text},
               message="WhatsApp message sent successfully", message_id=message_id)

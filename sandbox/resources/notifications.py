@@ -22,6 +22,8 @@ from ..clock import iso, parse_instant
 from ..endpoints import Call, Endpoint, Param
 from ..envelope import FORBIDDEN, ApiError, bad_param, listing, not_found, ok
 from ..store import Row
+from ._generic import page
+from .jobs import _person
 
 PATH = "/api/system/notifications"
 NOTICES = "/api/notices"
@@ -68,15 +70,24 @@ def _notification(call: Call, raw: Row, full: bool = False) -> Row:
     return out
 
 
+def _mine_rows(call: Call) -> list[Row]:
+    """The rows `_mine` accepts, picked from the table's field indexes (it grows with every assignment)."""
+    store, me = call.sandbox.store, call.principal
+    org = ("org_id", me.org_id)
+    rows = store.select("notifications", where=(org, ("user_id", me.user_id)))
+    if me.contractor_id is not None:
+        rows += store.select("notifications", where=(org, ("user_id", None), ("contractor_id", me.contractor_id)))
+    return rows
+
+
 async def list_mine(call: Call) -> dict[str, Any]:
     p = call.params
-    rows = call.sandbox.store.select("notifications", _mine(call))
+    rows = _mine_rows(call)
     unread = sum(1 for r in rows if not r.get("is_read"))
     if p.get("unread_only"):
         rows = [r for r in rows if not r.get("is_read")]
     rows.sort(key=lambda r: (r["created_at"], r["ID"]), reverse=True)
-    shown = rows[p["offset"]: p["offset"] + p["limit"]]
-    return listing([_notification(call, r) for r in shown], len(rows), unread_count=unread)
+    return listing([_notification(call, r) for r in page(call, rows)], len(rows), unread_count=unread)
 
 
 async def get_mine(call: Call) -> dict[str, Any]:
@@ -98,9 +109,9 @@ def _system_notice(row: Row) -> Row:
 
 
 async def list_system(call: Call) -> dict[str, Any]:
-    org, active_only = call.principal.org_id, call.params["active_only"]
-    rows = call.sandbox.store.select(
-        "system_notices", lambda r: r["org_id"] == org and (r["is_active"] or not active_only))
+    active_only = call.params["active_only"]
+    rows = call.sandbox.store.select("system_notices", lambda r: r["is_active"] or not active_only,
+                                     where=(("org_id", call.principal.org_id),))
     rows.sort(key=lambda r: (r["created_at"], r["ID"]), reverse=True)
     return listing([_system_notice(r) for r in rows], len(rows))
 
@@ -117,12 +128,16 @@ def _system_row(call: Call) -> Row:
     return row
 
 
+def _not_blank(call: Call, *names: str) -> None:
+    for name in names:
+        if not call.params[name].strip():
+            raise bad_param(name, "must not be blank")
+
+
 async def create_system(call: Call) -> dict[str, Any]:
     _manager(call)
     p = call.params
-    for name in ("title", "body"):
-        if not p[name].strip():
-            raise bad_param(name, "must not be blank")
+    _not_blank(call, "title", "body")
     row = call.sandbox.store.insert("system_notices", {
         "ID": None, "uuid": None, "org_id": call.principal.org_id, "title": p["title"].strip(),
         "body": p["body"], "type": p["type"], "is_active": True, "created_by": call.principal.user_id,
@@ -159,38 +174,29 @@ def _visible_notice(call: Call, now: str):
     return keep
 
 
-def _author(call: Call, user_id: int | None) -> str | None:
-    user = call.sandbox.store.plain("users", user_id) if user_id else None
-    return f"{user['first_name']} {user['last_name']}" if user else None
-
-
 async def list_notices(call: Call) -> dict[str, Any]:
-    now = call.sandbox.clock.iso()
-    rows = call.sandbox.store.select("notices", _visible_notice(call, now))
+    store, now = call.sandbox.store, call.sandbox.clock.iso()
+    rows = store.select("notices", _visible_notice(call, now))
     rows.sort(key=lambda r: (r["created_at"], r["ID"]), reverse=True)
     data = [{
         "id": r["ID"], "title": r["title"], "body": r["body"], "type": r["type"], "show_on_login": r["show_on_login"],
         "target_account_types": r["target_account_types"] or list(ACCOUNT_TYPES),
-        "created_by": _author(call, r["created_by"]), "created_at": r["created_at"], "expires_at": r["expires_at"],
+        "created_by": _person(store, "users", r["created_by"]), "created_at": r["created_at"],
+        "expires_at": r["expires_at"],
     } for r in rows]
     return listing(data, len(data))
 
 
 async def create_notice(call: Call) -> dict[str, Any]:
     p = call.params
-    types = sorted(set(p.get("target_account_types") or []))
-    if any(t not in ACCOUNT_TYPES for t in types):
-        raise bad_param("target_account_types", "account type ids are 1 Staff, 2 Agent, 3 Landlord, 4 Tenant, "
-                                                "5 Contractor")
+    types = sorted(set(p.get("target_account_types") or []))  # ids 1..5, checked by the Param
     expires = None
     if p.get("expires_at"):
         try:
             expires = iso(parse_instant(p["expires_at"]))
         except (ValueError, TypeError, OverflowError):
             raise bad_param("expires_at", "must be an ISO 8601 date-time such as 2026-12-01T04:00:00Z") from None
-    for name in ("title", "body"):
-        if not p[name].strip():
-            raise bad_param(name, "must not be blank")
+    _not_blank(call, "title", "body")
     row = call.sandbox.store.insert("notices", {
         "ID": None, "uuid": None, "org_id": call.principal.org_id, "title": p["title"].strip(), "body": p["body"],
         "type": p["type"], "show_on_login": p["show_on_login"], "target_account_types": types,
@@ -207,7 +213,7 @@ async def subscribe_push(call: Call) -> dict[str, Any]:
         raise bad_param("endpoint", "must be the push service's https:// URL")
     fields = {"endpoint": p["endpoint"], "public_key": p["public_key"], "auth_token": p["auth_token"],
               "browser": p.get("browser"), "updated_at": call.sandbox.clock.iso()}
-    for raw in store.select("push_subscriptions", lambda r: r["user_id"] == me.user_id):
+    for raw in store.select("push_subscriptions", where=(("user_id", me.user_id),)):
         if store.reveal("push_subscriptions", raw)["endpoint"] == p["endpoint"]:
             store.update("push_subscriptions", raw["ID"], fields)
             return ok(message="Push subscription updated", subscription_id=raw["ID"])
@@ -240,7 +246,9 @@ ENDPOINTS = [
     Endpoint("POST", NOTICES, create_notice, NOTICES_KEY, ("create",), csrf=True,
              params=(Param("title", required=True, max_length=100), Param("body", required=True, max_length=5000),
                      Param("type", default="info", enum=("info", "warning", "error", "success")),
-                     Param("target_account_types", "int_list"), Param("show_on_login", "boolean", default=False),
+                     Param("target_account_types", "int_list", min=1, max=5,
+                           about="account type ids: 1 Staff, 2 Agent, 3 Landlord, 4 Tenant, 5 Contractor"),
+                     Param("show_on_login", "boolean", default=False),
                      Param("expires_at", max_length=40)),
              summary="Create a notice for some or all account types"),
     Endpoint("POST", "/api/system/web-push-subscriptions", subscribe_push, None, csrf=True,

@@ -23,13 +23,16 @@ import re
 from typing import Any
 
 from ..auth import STAFF, hash_password
+from ..auth import _digest as digest  # tokens are kept as auth.py keeps session tokens: their SHA-256
 from ..clock import iso, parse_instant
 from ..endpoints import Call, Endpoint, Param
-from ..envelope import FORBIDDEN, ApiError, bad_param, not_found, ok
+from ..envelope import FORBIDDEN, ApiError, bad_param, ok
 from ..events import record_email
 from ..store import Row
+from . import _roles
 from ._activity import log
 from .admin import DEFAULTS
+from .user_admin import end_sessions, load_user
 
 PATH = "/api/password-reset"
 SETTINGS = DEFAULTS["password_reset"]
@@ -46,26 +49,14 @@ def strength(name: str, password: str) -> str:
     return password
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _end_sessions(call: Call, user_id: int) -> None:
-    for session in call.sandbox.store.select("sessions", lambda r: r["user_id"] == user_id and not r["revoked"]):
-        call.sandbox.auth.revoke(session["ID"])
-
-
 async def request_reset(call: Call) -> dict[str, Any]:
     store, auth, clock = call.sandbox.store, call.sandbox.auth, call.sandbox.clock
-    email = call.params.get("email")
-    if not email:
-        raise bad_param("email", "required for action=request")
-    user = auth.find_user(email)
+    user = auth.find_user(call.params["email"])
     if user is None or not user.get("is_active", True):
         return ok(message=NEUTRAL)
     now = clock.now()
     since = iso(now - dt.timedelta(minutes=SETTINGS["window_minutes"]))
-    mine = store.select("password_resets", lambda r: r["user_id"] == user["ID"])
+    mine = store.select("password_resets", where=(("user_id", user["ID"]),))
     if sum(r["created_at"] > since for r in mine) >= SETTINGS["per_window"]:
         return ok(message=NEUTRAL)  # rate-limited: the same answer, nothing sent
     for old in mine:
@@ -75,7 +66,7 @@ async def request_reset(call: Call) -> dict[str, Any]:
     token = hashlib.sha256(f"propops-sandbox:{auth.seed}:password-reset:{number}".encode()).hexdigest()
     expires = iso(now + dt.timedelta(minutes=SETTINGS["token_minutes"]))
     store.insert("password_resets", {"ID": number, "org_id": user["org_id"], "user_id": user["ID"],
-                                     "token_hash": _digest(token), "created_at": iso(now), "expires_at": expires,
+                                     "token_hash": digest(token), "created_at": iso(now), "expires_at": expires,
                                      "used": False, "superseded": False})
     record_email(store, iso(now), org_id=user["org_id"], template="password_reset", to=[user["email"]],
                  subject="Reset your PropOps password",
@@ -88,12 +79,8 @@ async def request_reset(call: Call) -> dict[str, Any]:
 
 async def reset(call: Call) -> dict[str, Any]:
     store, now = call.sandbox.store, call.sandbox.clock
-    token, password = call.params.get("token"), call.params.get("password")
-    if not token:
-        raise bad_param("token", "required for action=reset: the token from the reset e-mail")
-    if not password:
-        raise bad_param("password", "required for action=reset")
-    rows = store.select("password_resets", lambda r: r["token_hash"] == _digest(token.strip()))
+    token, password = call.params["token"], call.params["password"]
+    rows = store.select("password_resets", where=(("token_hash", digest(token.strip())),))
     row: Row | None = rows[0] if rows else None
     user = store.get("users", row["user_id"]) if row else None
     if row is None or row["used"] or parse_instant(row["expires_at"]) <= now.now() or user is None \
@@ -103,7 +90,7 @@ async def reset(call: Call) -> dict[str, Any]:
     store.update("password_resets", row["ID"], {"used": True, "used_at": now.iso()})
     store.update("users", user["ID"], {"password_hash": hash_password(password), "must_change_password": False,
                                        "password_changed_at": now.iso()})
-    _end_sessions(call, user["ID"])
+    end_sessions(call, user["ID"])
     record_email(store, now.iso(), org_id=user["org_id"], template="password_changed", to=[user["email"]],
                  subject="Your PropOps password was changed",
                  body=f"Hello {user['first_name']},\n\nYour password was reset at {now.iso()}.", user_id=user["ID"])
@@ -112,22 +99,19 @@ async def reset(call: Call) -> dict[str, Any]:
 
 
 async def admin_reset(call: Call) -> dict[str, Any]:
-    store, me, auth, now = call.sandbox.store, call.principal, call.sandbox.auth, call.sandbox.clock.iso()
-    if me.account_type_id != STAFF or not me.can("api.users.users.manage"):
+    store, me, now = call.sandbox.store, call.principal, call.sandbox.clock.iso()
+    if not me.can("api.users.users.manage"):  # the row is Staff-only; the key is checked here (see the docstring)
         raise ApiError(403, FORBIDDEN)
-    target = store.find("users", call.params["user_uuid"])
-    if target is None or target["org_id"] != me.org_id:
-        raise not_found("User")
-    if target["ID"] == me.user_id:
+    raw = load_user(call, call.params["user_uuid"])
+    if raw["ID"] == me.user_id:
         raise ApiError(400, "Use action=request to reset your own password")
-    mine = auth.roles[me.role]["level"] if me.role in auth.roles else 10**6
-    theirs = auth.roles[target["role"]]["level"] if target["role"] in auth.roles else 10**6
-    if theirs <= mine:
+    if _roles.level_of(call, raw["role"]) <= _roles.my_level(call):
         raise ApiError(403, "You cannot reset the password of a user whose role is at or above your own level")
     password = strength("new_password", call.params["new_password"])
+    target = store.plain("users", raw["ID"])
     store.update("users", target["ID"], {"password_hash": hash_password(password), "must_change_password": True,
                                          "password_changed_at": now})
-    _end_sessions(call, target["ID"])
+    end_sessions(call, target["ID"])
     record_email(store, now, org_id=me.org_id, template="password_changed", to=[target["email"]],
                  subject="Your PropOps password was reset by an administrator",
                  body=f"Hello {target['first_name']},\n\nAn administrator set a temporary password for you. "
@@ -138,12 +122,13 @@ async def admin_reset(call: Call) -> dict[str, Any]:
 
 ENDPOINTS = [
     Endpoint("POST", PATH, request_reset, None, ("request",), auth="none",
-             params=(Param("email", "email", about="the account's e-mail"),),
+             params=(Param("email", "email", required=True, about="the account's e-mail"),),
              summary="E-mail a one-time reset link (same answer whether or not the account exists)"),
     Endpoint("POST", PATH, reset, None, ("reset",), auth="none",
-             params=(Param("token", max_length=200), Param("password", max_length=200)),
+             params=(Param("token", required=True, max_length=200, about="the token from the reset e-mail"),
+                     Param("password", required=True, max_length=200)),
              summary="Set a new password with the e-mailed token"),
-    Endpoint("POST", PATH, admin_reset, None, ("admin_reset",), csrf=True,
+    Endpoint("POST", PATH, admin_reset, None, ("admin_reset",), csrf=True, account_types=(STAFF,),
              params=(Param("user_uuid", "uuid", required=True, about="the user (assumed)"),
                      Param("new_password", required=True, max_length=200, about="temporary password (name assumed)")),
              summary="Set a temporary password for another user (Staff with api.users.users.manage)"),

@@ -14,23 +14,20 @@ from __future__ import annotations
 
 import html
 import time
-import tomllib
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .._paths import FIXTURES
 from ..auth import AGENT, STAFF
 from ..endpoints import Call, Endpoint, Param
-from ..envelope import bad_param, listing
+from ..envelope import bad_param, listing, ok
 from ..store import Row
+from .system_settings import PAGES
+from .user_admin import org_users
 
 KEY = "api.search.global.manage"
 TYPES = ("jobs", "users", "branches", "settings", "contractors", "agents", "tenants", "addresses")
 ACCOUNT_TYPE_NAMES = {1: "staff", 2: "agent", 3: "landlord", 4: "tenant", 5: "contractor"}
 SNIPPET = 40  # characters of context either side of a highlighted match
-
-with (FIXTURES / "system_settings.toml").open("rb") as _fh:
-    PAGES: list[dict[str, str]] = tomllib.load(_fh)["pages"]
 
 
 def _needle(call: Call) -> str:
@@ -66,15 +63,16 @@ def _first(rows: Iterable[Row], keep: Callable[[Row], bool], limit: int) -> list
 
 def _jobs(call: Call, needle: str, limit: int) -> list[Row]:
     store, me = call.sandbox.store, call.principal
-    addresses = {a["ID"]: a["full_address"] for a in store.select("addresses", lambda r: r["org_id"] == me.org_id)}
-    statuses = {s["ID"]: s["name"] for s in store.select("statuses", lambda r: True)}
+    org = (("org_id", me.org_id),)
+    addresses = {a["ID"]: a["full_address"] for a in store.select("addresses", where=org)}
+    statuses = {s["ID"]: s["name"] for s in store.select("statuses")}
     fields = ("job_title", "job_ref", "job_description", "works_order_ref", "invoice_no", "quote_no")
 
     def keep(j: Row) -> bool:
         return me.sees_job(j) and _hit(needle, *(j.get(f) for f in fields), addresses.get(j["address_id"]))
 
     out = []
-    for j in _first(store.select("jobs", lambda r: r["org_id"] == me.org_id), keep, limit):
+    for j in _first(store.select("jobs", where=org), keep, limit):
         matched = next((j[f] for f in fields if _hit(needle, j.get(f))), None) or addresses.get(j["address_id"]) or ""
         out.append({"ID": j["ID"], "uuid": j["uuid"], "job_ref": j["job_ref"], "job_title": j["job_title"],
                     "status_name": statuses.get(j["status_id"]), "full_address": addresses.get(j["address_id"]),
@@ -85,7 +83,7 @@ def _jobs(call: Call, needle: str, limit: int) -> list[Row]:
 def _people(call: Call, table: str, keep: Callable[[Row], bool], needle: str, fields: tuple[str, ...],
             limit: int) -> list[Row]:
     store, org = call.sandbox.store, call.principal.org_id
-    plain = (store.reveal(table, r) for r in store.select(table, lambda r: r["org_id"] == org and keep(r)))
+    plain = (store.reveal(table, r) for r in store.select(table, keep, where=(("org_id", org),)))
     return _first(plain, lambda r: _hit(needle, *(r.get(f) for f in fields)), limit)
 
 
@@ -96,8 +94,8 @@ def _name(row: Row) -> str:
 def _users(call: Call, needle: str, limit: int) -> list[Row]:
     if call.principal.account_type_id != STAFF:
         return []
-    store, org = call.sandbox.store, call.principal.org_id
-    plain = (store.reveal("users", r) for r in store.select("users", lambda r: r["org_id"] == org))
+    store = call.sandbox.store
+    plain = (store.reveal("users", r) for r in org_users(call))  # deleted users are not found
     hits = _first(plain, lambda u: _hit(needle, _name(u), u["email"]), limit)
     return [{"id": u["ID"], "uuid": u["uuid"], "name": _name(u), "email": u["email"],
              "account_type": ACCOUNT_TYPE_NAMES.get(u["account_type_id"])} for u in hits]
@@ -176,8 +174,7 @@ async def search(call: Call) -> dict[str, Any]:
             raise bad_param("types", "a comma-separated list of " + ", ".join(TYPES))
     needle, limit = query.lower(), call.params["limit"]
     data = {t: SEARCHERS[t](call, needle, limit) if t in wanted else [] for t in TYPES}
-    return {"success": True, "data": data, "query": query,
-            "elapsed_ms": round((time.perf_counter() - started) * 1000), "message": "Operation completed successfully"}
+    return ok(data, query=query, elapsed_ms=round((time.perf_counter() - started) * 1000))
 
 
 async def settings_search(call: Call) -> dict[str, Any]:

@@ -21,16 +21,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 from typing import Any
 
 from ..auth import STAFF
-from ..clock import iso, parse_instant
+from ..auth import _digest as digest  # how auth.py stores a token: a session's token_hash must match it
+from ..clock import iso
 from ..endpoints import Call, Endpoint, Param
 from ..envelope import ApiError, bad_param, listing, not_found, ok
 from ..store import Row
+from . import _roles
 from ._activity import client_ip, log
 from .admin import BREACHED, DEFAULTS
+from .jobs import _person
+from .user_admin import end_sessions, is_live, live_sessions, serialize, visible
 
 MOBILE_DAYS = DEFAULTS["mobile"]["session_days"]
 SESSIONS = "/api/security/sessions"
@@ -42,23 +45,20 @@ async def csrf_token(call: Call) -> dict[str, Any]:
 
 # -- sessions ------------------------------------------------------------------------------------------
 
-def _live(call: Call, row: Row) -> bool:
-    return not row["revoked"] and parse_instant(row["expires_at"]) > call.sandbox.clock.now()
-
-
 def _user(call: Call, user_id: int) -> Row:
-    user = call.sandbox.store.get("users", user_id)
-    if user is None or user["org_id"] != call.principal.org_id:
+    """The raw user row with this ID if the caller may see it (as user_admin.load_user: same organisation,
+    not deleted), else 404."""
+    row = call.sandbox.store.raw("users", user_id)
+    if row is None or not visible(call)(row):
         raise not_found("User")
-    return user
+    return row
 
 
-def session_row(call: Call, row: Row, users: dict[int, Row]) -> Row:
-    user = users.get(row["user_id"]) or {}
+def session_row(call: Call, row: Row) -> Row:
     current = row["ID"] == call.principal.session_id
     return {
         "session_id": f"sess_{row['ID']}", "user_id": row["user_id"],
-        "user_name": f"{user.get('first_name', '')} {user.get('last_name', '')}".strip() or None,
+        "user_name": _person(call.sandbox.store, "users", row["user_id"]),
         "ip_address": client_ip(call) if current else row.get("ip_address"),
         "user_agent": call.request.headers.get("user-agent") if current else row.get("user_agent"),
         "location": None, "platform": row.get("platform"), "device_type": row.get("device_type"),
@@ -69,11 +69,9 @@ def session_row(call: Call, row: Row, users: dict[int, Row]) -> Row:
 
 
 async def list_sessions(call: Call) -> dict[str, Any]:
-    store, org = call.sandbox.store, call.principal.org_id
-    rows = [store.reveal("sessions", r) for r in store.select("sessions", lambda r: r["org_id"] == org
-                                                              and _live(call, r))]
-    users = {u["ID"]: store.reveal("users", u) for u in store.select("users", lambda r: r["org_id"] == org)}
-    return listing([session_row(call, r, users) for r in rows], len(rows))
+    store = call.sandbox.store
+    rows = [store.reveal("sessions", r) for r in live_sessions(call, ("org_id", call.principal.org_id))]
+    return listing([session_row(call, r) for r in rows], len(rows))
 
 
 def _session_id(text: str) -> int | None:
@@ -82,19 +80,12 @@ def _session_id(text: str) -> int | None:
     return int(text) if text.isdigit() and len(text) < 12 else None
 
 
-def _level_of(call: Call, user: Row) -> int:
-    role = call.sandbox.auth.roles.get(user["role"])
-    return role["level"] if role else 10**6
-
-
 async def terminate(call: Call) -> dict[str, Any]:
     p, store, me = call.params, call.sandbox.store, call.principal
     user = _user(call, p["user_id"]) if p.get("user_id") is not None else None
-    if not p.get("session_id"):
-        raise bad_param("session_id", "required: the session to end, e.g. sess_12")
     number = _session_id(p["session_id"])
     row = store.raw("sessions", number) if number is not None else None
-    if row is None or row["org_id"] != me.org_id or not _live(call, row) \
+    if row is None or row["org_id"] != me.org_id or not is_live(call, row) \
             or (user is not None and row["user_id"] != user["ID"]):
         raise not_found("Session")
     if row["ID"] == me.session_id:
@@ -106,15 +97,12 @@ async def terminate(call: Call) -> dict[str, Any]:
 
 async def blacklist(call: Call) -> dict[str, Any]:
     p, store, me = call.params, call.sandbox.store, call.principal
-    if p.get("user_id") is None:
-        raise bad_param("user_id", "required: the user to put on or take off the blacklist")
     user = _user(call, p["user_id"])
     entry = store.select("access_blacklist", lambda r: r["user_id"] == user["ID"])
     if call.action == "blacklist_add":
         if user["ID"] == me.user_id:
             raise ApiError(400, "You cannot blacklist yourself")
-        mine = call.sandbox.auth.roles[me.role]["level"] if me.role in call.sandbox.auth.roles else 10**6
-        if _level_of(call, user) <= mine:
+        if _roles.level_of(call, user["role"]) <= _roles.my_level(call):
             raise ApiError(403, "You cannot blacklist a user whose role is at or above your own level")
         if entry:
             return ok(message="User is already blacklisted")
@@ -123,8 +111,7 @@ async def blacklist(call: Call) -> dict[str, Any]:
                                           "was_active": bool(user.get("is_active", True)), "created_by": me.user_id,
                                           "created_at": call.sandbox.clock.iso()})
         store.update("users", user["ID"], {"is_active": False})
-        for session in store.select("sessions", lambda r: r["user_id"] == user["ID"] and not r["revoked"]):
-            call.sandbox.auth.revoke(session["ID"])
+        end_sessions(call, user["ID"])
         log(call, "user.blacklisted", "user", user["ID"], details=p.get("reason"))
         return ok(message="User blacklisted")
     if not entry:
@@ -138,25 +125,10 @@ async def blacklist(call: Call) -> dict[str, Any]:
 # -- mobile auth ---------------------------------------------------------------------------------------
 
 def _own_session(call: Call, token: str) -> Row:
-    digest = hashlib.sha256(token.strip().encode()).hexdigest()
-    rows = call.sandbox.store.select("sessions", lambda r: r["token_hash"] == digest)
-    if not rows or rows[0]["user_id"] != call.principal.user_id or not _live(call, rows[0]):
+    rows = call.sandbox.store.select("sessions", where=(("token_hash", digest(token.strip())),))
+    if not rows or rows[0]["user_id"] != call.principal.user_id or not is_live(call, rows[0]):
         raise bad_param("token", "is not a live token of this account")
     return rows[0]
-
-
-def user_view(call: Call) -> Row:
-    store = call.sandbox.store
-    user = store.get("users", call.principal.user_id)
-    types = store.raw("account_types", user["account_type_id"]) or {}
-    role_ids = {name: i for i, name in enumerate(call.sandbox.auth.roles, start=1)}
-    agent = store.raw("agents", user["agent_id"]) if user.get("agent_id") else None
-    return {"ID": user["ID"], "uuid": user["uuid"], "first_name": user["first_name"], "last_name": user["last_name"],
-            "email": user["email"], "phone": user.get("phone"), "account_type_id": user["account_type_id"],
-            "account_type_name": types.get("name"), "account_status_id": 1 if user.get("is_active", True) else 2,
-            "account_status_name": "Active" if user.get("is_active", True) else "Inactive",
-            "branch_id": agent["branch_id"] if agent else None, "role_id": role_ids.get(user["role"]),
-            "created_at": user.get("created_at")}
 
 
 async def mobile_auth(call: Call) -> dict[str, Any]:
@@ -168,14 +140,12 @@ async def mobile_auth(call: Call) -> dict[str, Any]:
         auth.revoke(row["ID"])
         log(call, "mobile.logout", "session", f"sess_{row['ID']}")
         return ok(message="Mobile session ended")
-    if not p.get("token"):
-        raise bad_param("token", "required for validate_token")
     _own_session(call, p["token"])
     now = call.sandbox.clock.now()
     session_id = store.next_id("sessions")
     token = auth.token_for(session_id)
     store.insert("sessions", {
-        "ID": session_id, "token_hash": hashlib.sha256(token.encode()).hexdigest(), "user_id": me.user_id,
+        "ID": session_id, "token_hash": digest(token), "user_id": me.user_id,
         "org_id": me.org_id, "created_at": iso(now), "expires_at": iso(now + dt.timedelta(days=MOBILE_DAYS)),
         "revoked": False, "csrf": [], "csrf_issued": 0, "mobile": True, "platform": p.get("platform"),
         "device_type": p.get("device_type"), "app_version": p.get("app_version"), "ip_address": client_ip(call),
@@ -185,7 +155,7 @@ async def mobile_auth(call: Call) -> dict[str, Any]:
     csrf = auth.issue_csrf(auth.principal(store.raw("users", me.user_id), session_id))
     log(call, "mobile.session_opened", "session", f"sess_{session_id}", details=p.get("platform"))
     return ok(session_token=token, csrf_token=csrf, expires_at=iso(now + dt.timedelta(days=MOBILE_DAYS)),
-              user=user_view(call))
+              user=serialize(call, store.raw("users", me.user_id)))  # "same user shape as /api/users/users"
 
 
 # -- breach check --------------------------------------------------------------------------------------
@@ -201,25 +171,27 @@ async def breach_check(call: Call) -> dict[str, Any]:
     return ok(message=message, breached=bool(count), **extra)
 
 
-_ACTIONS = (Param("session_id", max_length=40, about="sess_<n> (terminate)"),
-            Param("user_id", "integer", min=1, about="the user (blacklist; with terminate: must own the session)"),
-            Param("reason", max_length=500))
-_MOBILE = (Param("token", max_length=200), Param("platform", enum=("ios", "android")),
-           Param("device_type", max_length=100), Param("app_version", max_length=40))
+_REASON = Param("reason", max_length=500)
+_MOBILE = (Param("platform", enum=("ios", "android")), Param("device_type", max_length=100),
+           Param("app_version", max_length=40))
 _ROWS = [
     Endpoint("GET", SESSIONS, list_sessions, "api.security.sessions.list", ("list",),
              summary="The organisation's active sessions"),
-    Endpoint("POST", SESSIONS, terminate, "api.security.sessions.terminate", ("terminate",), csrf=True,
-             params=_ACTIONS, summary="Force-log-out one session"),
+    Endpoint("POST", SESSIONS, terminate, "api.security.sessions.terminate", ("terminate",), csrf=True, params=(
+        Param("session_id", required=True, max_length=40, about="the session to end, e.g. sess_12"),
+        Param("user_id", "integer", min=1, about="if given, the session must be this user's"), _REASON),
+             summary="Force-log-out one session"),
     *(Endpoint("POST", SESSIONS, blacklist, "api.security.sessions.terminate", (action,), csrf=True,
-               params=_ACTIONS, summary=f"{'Put a user on' if action.endswith('add') else 'Take a user off'} "
-                                        "the access blacklist") for action in ("blacklist_add", "blacklist_remove")),
+               params=(Param("user_id", "integer", required=True, min=1, about="the user"), _REASON),
+               summary=f"{'Put a user on' if action.endswith('add') else 'Take a user off'} the access blacklist")
+      for action in ("blacklist_add", "blacklist_remove")),
 ]
 ENDPOINTS = [
     Endpoint("GET", "/api/security/csrf-token", csrf_token, None, summary="Issue a CSRF token for this session"),
     *(dataclasses.replace(row, account_types=(STAFF,)) for row in _ROWS),  # security endpoints: Staff only
     *(Endpoint("POST", "/api/security/mobile-auth", mobile_auth, "api.security.mobile_auth.use", (action,),
-               params=_MOBILE, summary=summary) for action, summary in (
+               params=(Param("token", required=action == "validate_token", max_length=200), *_MOBILE),
+               summary=summary) for action, summary in (
         ("validate_token", "Validate a token and open a 365-day mobile session"),
         ("logout", "End a mobile session"))),
     Endpoint("POST", "/api/security/password-breach-check", breach_check, "api.security.password_breach_check.read",

@@ -4,8 +4,10 @@
   ``fixtures/system_settings.toml``; secrets are null for callers without the Staff account type (settings
   guide). ``action=get_users``: the organisation's users for the user-management screen.
 - ``POST /api/system/settings`` ``toggle_status|update_user|delete_user|logout_user|bulk_action``: user
-  administration. Nobody acts on their own account here, nor on an account whose role outranks theirs
-  (lower level = more powerful, admin guide); deactivating, deleting or logging out ends the user's sessions.
+  administration, by user id, with the operations of ``/api/users/users`` (user_admin.py): the same toggle
+  (a blacklisted user becomes active), soft delete (404 afterwards, gone from every list) and audit log.
+  Nobody acts on their own account here, nor on an account whose role outranks theirs (lower level = more
+  powerful, admin guide); deactivating, deleting or logging out ends the user's sessions.
 - ``GET /api/system/logs``: application log entries built from the organisation's records (sign-ins, job
   changes, e-mails sent), newest first; Staff see the organisation's, anyone else only their own.
 - ``POST /api/system/status`` ``force_license_check``: records a licence check and reports it (Staff).
@@ -19,20 +21,25 @@ from typing import Any
 
 from .._paths import FIXTURES
 from ..auth import STAFF
-from ..endpoints import Call, Endpoint, Param, paging
+from ..endpoints import Call, Endpoint, Param, paging, validate
 from ..envelope import FORBIDDEN, ApiError, bad_param, listing, not_found, ok
 from ..store import Row
+from . import _roles
+from ._generic import page
+from .user_admin import audit, end_sessions, org_users, remove_user, set_active, status_id, visible
 
 PATH = "/api/system/settings"
 KEY = "api.system.settings.manage"
 ACCOUNT_TYPE_NAMES = {1: "Staff", 2: "Agent", 3: "Landlord", 4: "Tenant", 5: "Contractor"}
 EDITABLE = {"first_name": 100, "last_name": 100, "email": 254, "role": 50, "is_active": None}
 OPERATIONS = ("activate", "deactivate", "delete", "logout")
+EMAIL = Param("data.email", "email")  # checks update_user's data.email as every email parameter is checked
 
 with (FIXTURES / "system_settings.toml").open("rb") as _fh:
     _SPEC = tomllib.load(_fh)
 SETTINGS: dict[str, dict[str, Any]] = _SPEC["settings"]
 REDACTED: list[str] = _SPEC["redacted"]["keys"]
+PAGES: list[dict[str, str]] = _SPEC["pages"]  # the settings screens (search.py searches them)
 
 
 async def get_settings(call: Call) -> dict[str, Any]:
@@ -57,54 +64,29 @@ def _user_row(call: Call, raw: Row) -> Row:
 
 
 async def get_users(call: Call) -> dict[str, Any]:
-    p, org = call.params, call.principal.org_id
-    rows = call.sandbox.store.select("users", lambda r: r["org_id"] == org)
-    shown = rows[p["offset"]: p["offset"] + p["limit"]]
-    return listing([_user_row(call, r) for r in shown], len(rows))
+    rows = org_users(call)  # deleted users are gone here as in /api/users/users
+    return listing([_user_row(call, r) for r in page(call, rows)], len(rows))
 
 
-# -- user administration ---------------------------------------------------------------------------
-
-def _level(call: Call, role: str) -> int:
-    spec = call.sandbox.auth.roles.get(role)
-    return spec["level"] if spec else 10**6
-
+# -- user administration: the operations of /api/users/users (user_admin.py), addressed by user id ---------
 
 def _target(call: Call, user_id: int, name: str = "user_id") -> Row:
     me = call.principal
     user = call.sandbox.store.raw("users", user_id)
-    if user is None or user["org_id"] != me.org_id:
+    if user is None or not visible(call)(user):  # another organisation's or deleted: as missing
         raise not_found("User")
     if user["ID"] == me.user_id:
         raise bad_param(name, "you cannot do this to your own account here")
-    if _level(call, user["role"]) < _level(call, me.role):
+    if _roles.level_of(call, user["role"]) < _roles.my_level(call):
         raise ApiError(403, FORBIDDEN)
     return user
 
 
-def _end_sessions(call: Call, user_id: int) -> int:
-    auth = call.sandbox.auth
-    live = call.sandbox.store.select("sessions", lambda r: r["user_id"] == user_id and not r["revoked"])
-    for session in live:
-        auth.revoke(session["ID"])
-    return len(live)
-
-
-def _set_active(call: Call, user: Row, active: bool) -> None:
-    call.sandbox.store.update("users", user["ID"], {"is_active": active})
-    if not active:
-        _end_sessions(call, user["ID"])
-
-
-def _delete(call: Call, user: Row) -> None:
-    _end_sessions(call, user["ID"])
-    call.sandbox.store.delete("users", [user["ID"]])
-
-
 async def toggle_status(call: Call) -> dict[str, Any]:
     user = _target(call, call.params["user_id"])
-    active = not user.get("is_active", True)
-    _set_active(call, user, active)
+    active = status_id(user) != 1  # inactive or blacklisted → active
+    set_active(call, user, active)
+    audit(call, "toggle_status", user)
     return ok(message=f"User {'enabled' if active else 'disabled'}", user_id=user["ID"], is_active=active)
 
 
@@ -126,17 +108,16 @@ def _changes(call: Call, user: Row, data: Any) -> dict[str, Any]:
             raise bad_param(f"data.{name}", f"must be a non-empty string of at most {EDITABLE[name]} characters")
         value = value.strip()
         if name == "email":
-            if "@" not in value or "." not in value.rpartition("@")[2] or " " in value:
-                raise bad_param("data.email", "must be an e-mail address")
+            value = validate((EMAIL,), {EMAIL.name: value})[EMAIL.name]
             index = store.cipher.blind_index(value)
-            if store.select("users", lambda r, i=index: r["email_index"] == i and r["ID"] != user["ID"]):
+            if store.index("users", "email_index").get(index) - {user["ID"]}:
                 raise bad_param("data.email", "already used by another account")
             changes["email_index"] = index
         if name == "role":
             spec = call.sandbox.auth.roles.get(value)
             if spec is None or user["account_type_id"] not in spec["account_types"]:
                 raise bad_param("data.role", "not a role for this account type")
-            if spec["level"] < _level(call, call.principal.role):
+            if spec["level"] < _roles.my_level(call):
                 raise ApiError(403, FORBIDDEN)
         changes[name] = value
     return changes
@@ -145,21 +126,25 @@ def _changes(call: Call, user: Row, data: Any) -> dict[str, Any]:
 async def update_user(call: Call) -> dict[str, Any]:
     user = _target(call, call.params["user_id"])
     changes = _changes(call, user, call.params["data"])
-    call.sandbox.store.update("users", user["ID"], changes)
-    if changes.get("is_active") is False:
-        _end_sessions(call, user["ID"])
+    active = changes.pop("is_active", None)
+    call.sandbox.store.update("users", user["ID"], {**changes, "updated_at": call.sandbox.clock.iso()})
+    if active is not None:
+        set_active(call, user, active)
+    audit(call, "update_user", user, ", ".join(sorted(call.params["data"])))
     return ok(_user_row(call, call.sandbox.store.raw("users", user["ID"])), message="User updated")
 
 
 async def delete_user(call: Call) -> dict[str, Any]:
     user = _target(call, call.params["user_id"])
-    _delete(call, user)
+    remove_user(call, user)
+    audit(call, "delete_user", user)
     return ok(message="User deleted", user_id=user["ID"])
 
 
 async def logout_user(call: Call) -> dict[str, Any]:
     user = _target(call, call.params["user_id"])
-    ended = _end_sessions(call, user["ID"])
+    ended = end_sessions(call, user["ID"])
+    audit(call, "logout_user", user, f"{ended} sessions")
     return ok(message="User logged out of every session", user_id=user["ID"], sessions_ended=ended)
 
 
@@ -171,11 +156,12 @@ async def bulk_action(call: Call) -> dict[str, Any]:
         raise bad_param("data.operation", "one of " + ", ".join(OPERATIONS))
     for user in users:  # every target checked before the first change
         if operation == "delete":
-            _delete(call, user)
+            remove_user(call, user)
         elif operation == "logout":
-            _end_sessions(call, user["ID"])
+            end_sessions(call, user["ID"])
         else:
-            _set_active(call, user, operation == "activate")
+            set_active(call, user, operation == "activate")
+        audit(call, "bulk_action", user, operation)
     return ok(message=f"Bulk {operation} applied", updated_count=len(users), user_ids=[u["ID"] for u in users])
 
 
@@ -187,32 +173,32 @@ CATEGORIES = ("auth", "jobs", "email", "system")
 def _entries(call: Call) -> list[Row]:
     store, me = call.sandbox.store, call.principal
     staff = me.account_type_id == STAFF
-    mine = lambda r: r["org_id"] == me.org_id and (staff or r.get("user_id") == me.user_id)  # noqa: E731
+    org = (("org_id", me.org_id),)
+    mine = org if staff else (*org, ("user_id", me.user_id))  # answered from the tables' field indexes
     out = [{"id": f"auth-{s['ID']}", "level": "info", "category": "auth", "user_id": s["user_id"],
             "message": f"User #{s['user_id']} signed in", "created_at": s["created_at"]}
-           for s in store.select("sessions", mine)]
-    refs = {j["ID"]: j["job_ref"] for j in store.select("jobs", lambda r: r["org_id"] == me.org_id)}
-    out += [{"id": f"jobs-{c['ID']}", "level": "info", "category": "jobs", "user_id": c.get("user_id"),
-             "message": f"{refs.get(c['job_id'], 'Job #' + str(c['job_id']))}: {c['kind']}"
-                        + (f" ({c['note']})" if c.get("note") else ""), "created_at": c["created_at"]}
-            for c in store.select("job_commits", mine)]
+           for s in store.select("sessions", where=mine)]
+    for c in store.select("job_commits", where=mine):
+        job = store.raw("jobs", c["job_id"])
+        out.append({"id": f"jobs-{c['ID']}", "level": "info", "category": "jobs", "user_id": c.get("user_id"),
+                    "message": f"{job['job_ref'] if job else 'Job #' + str(c['job_id'])}: {c['kind']}"
+                               + (f" ({c['note']})" if c.get("note") else ""), "created_at": c["created_at"]})
     if staff:
         out += [{"id": f"email-{e['ID']}", "level": "info", "category": "email", "user_id": None,
                  "message": f"E-mail '{e['template']}' sent: {e['subject']}", "created_at": e["created_at"]}
-                for e in store.select("emails", lambda r: r["org_id"] == me.org_id)]
+                for e in store.select("emails", where=org)]
     out += [{"id": f"system-{c['ID']}", "level": "info", "category": "system", "user_id": c["user_id"],
              "message": "Licence check forced: licence valid", "created_at": c["checked_at"]}
-            for c in store.select("licence_checks", mine)]
+            for c in store.select("licence_checks", where=mine)]
     return out
 
 
 async def logs(call: Call) -> dict[str, Any]:
-    p = call.params
     rows = _entries(call)
-    if p.get("category"):
-        rows = [r for r in rows if r["category"] == p["category"]]
+    if call.params.get("category"):
+        rows = [r for r in rows if r["category"] == call.params["category"]]
     rows.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
-    return listing(rows[p["offset"]: p["offset"] + p["limit"]], len(rows))
+    return listing(page(call, rows), len(rows))
 
 
 async def force_license_check(call: Call) -> dict[str, Any]:

@@ -11,16 +11,18 @@ create, update, delete, enable/disable, roles, sessions, blacklist, bulk update,
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from ..auth import STAFF, load_catalogue
+from ..auth import STAFF
 from ..endpoints import Call, Endpoint, Param, paging
 from ..envelope import FORBIDDEN, ApiError, bad_param, listing, not_found, ok
 from ..store import Row
+from . import _roles
+from ._generic import Predicate, Resource, find_visible, get_handler, list_handler, page
+from .admin import BREACHED, breach_count
 
 STATUSES = {1: "Active", 2: "Inactive", 3: "Blacklisted"}
-COMMON_PASSWORDS = ("password", "123456", "12345678", "qwerty", "sandbox", "letmein", "password1")
-CATALOGUE = frozenset(load_catalogue())
 NAME = 100
 
 
@@ -31,12 +33,15 @@ def role_ids(call: Call) -> dict[str, int]:
     return {name: n for n, name in enumerate(call.sandbox.auth.roles, 1)}
 
 
+def visible(call: Call) -> Predicate:
+    """The caller's organisation's users, deleted ones left out (they answer 404 like missing ones)."""
+    org = call.principal.org_id
+    return lambda r: r["org_id"] == org and not r.get("deleted_at")
+
+
 def load_user(call: Call, uuid: str | None) -> Row:
     """The raw user row with this uuid in the caller's organisation (not deleted), else 404."""
-    row = call.sandbox.store.raw_by_uuid("users", uuid) if uuid else None
-    if row is None or row["org_id"] != call.principal.org_id or row.get("deleted_at"):
-        raise not_found("User")
-    return row
+    return find_visible(call, USER, uuid)
 
 
 def may_manage(call: Call, target: Row) -> None:
@@ -46,9 +51,17 @@ def may_manage(call: Call, target: Row) -> None:
         return
     if not me.can("api.users.users.manage") or me.account_type_id != STAFF:
         raise ApiError(403, FORBIDDEN)
-    roles = call.sandbox.auth.roles
-    if roles.get(target["role"], {}).get("level", 99) < roles.get(me.role, {}).get("level", 99):
+    if _roles.level_of(call, target["role"]) < _roles.my_level(call):
         raise ApiError(403, "You cannot manage a user whose role is above your own")
+
+
+def managed(call: Call, uuid: str | None = None, *, other: bool = False) -> Row:
+    """`load_user` (of the ``uuid`` parameter by default) and `may_manage`; `other`: never one's own account."""
+    user = load_user(call, call.params["uuid"] if uuid is None else uuid)
+    if other and user["ID"] == call.principal.user_id:
+        raise ApiError(403, "You cannot do this to your own account")
+    may_manage(call, user)
+    return user
 
 
 def status_id(row: Row) -> int:
@@ -80,36 +93,64 @@ def checked_role(call: Call, role_id: int, account_type_id: int) -> str:
         raise bad_param("role_id", "no such role")
     if account_type_id not in roles[name]["account_types"]:
         raise bad_param("role_id", f"the {name} role is not for this account type")
-    if roles[name]["level"] < roles.get(call.principal.role, {}).get("level", 99):
+    if roles[name]["level"] < _roles.my_level(call):
         raise ApiError(403, "You cannot assign a role above your own")
     return name
 
 
-def name_field(call: Call, field: str) -> str | None:
-    value = call.params.get(field)
-    if value is not None and not value.strip():
+def role_change(call: Call, user: Row) -> dict[str, Any]:
+    """{"role": …} when the request sets role_id (never on one's own account), else {}."""
+    if call.params.get("role_id") is None:
+        return {}
+    if user["ID"] == call.principal.user_id:
+        raise ApiError(403, "You cannot change your own role")
+    return {"role": checked_role(call, call.params["role_id"], user["account_type_id"])}
+
+
+def name_field(call: Call, field: str) -> str:
+    value = (call.params.get(field) or "").strip()
+    if not value:
         raise bad_param(field, "must not be blank")
-    return value.strip() if value is not None else None
+    return value
 
 
 def person_changes(call: Call) -> dict[str, Any]:
     """The names (never blank) and phone number a profile or user update sends."""
-    p, changes = call.params, {}
-    for field in ("first_name", "last_name"):
-        if field in p:
-            if p[field] is None:
-                raise bad_param(field, "must not be blank")
-            changes[field] = name_field(call, field)
-    if "phone" in p:
-        changes["phone"] = p["phone"]
-    return changes
+    changes = {field: name_field(call, field) for field in ("first_name", "last_name") if field in call.params}
+    return changes | ({"phone": call.params["phone"]} if "phone" in call.params else {})
 
 
 def end_sessions(call: Call, user_id: int) -> int:
-    live = call.sandbox.store.select("sessions", lambda r: r["user_id"] == user_id and not r["revoked"])
+    """Revoke every unrevoked session of the user (the sessions table grows with every login: indexed)."""
+    live = call.sandbox.store.select("sessions", where=(("user_id", user_id), ("revoked", False)))
     for session in live:
         call.sandbox.auth.revoke(session["ID"])
     return len(live)
+
+
+def is_live(call: Call, session: Row) -> bool:
+    return not session["revoked"] and session["expires_at"] > call.sandbox.clock.iso()
+
+
+def live_sessions(call: Call, *where: tuple[str, Any]) -> list[Row]:
+    """Sessions neither revoked nor expired, matching `where` (field, value) pairs."""
+    now = call.sandbox.clock.iso()
+    return call.sandbox.store.select("sessions", lambda r: r["expires_at"] > now, where=(("revoked", False), *where))
+
+
+def set_active(call: Call, user: Row, active: bool, *, blacklisted: bool = False) -> None:
+    """Enable/disable (or blacklist) as toggle_status does: sets the blacklisting; disabling ends the sessions."""
+    call.sandbox.store.update("users", user["ID"], {"is_active": active, "blacklisted": blacklisted,
+                                                    "updated_at": call.sandbox.clock.iso()})
+    if not active:
+        end_sessions(call, user["ID"])
+
+
+def remove_user(call: Call, user: Row) -> None:
+    """Delete as delete_user does: a soft delete (404 afterwards) that ends the user's sessions."""
+    now = call.sandbox.clock.iso()
+    call.sandbox.store.update("users", user["ID"], {"is_active": False, "deleted_at": now, "updated_at": now})
+    end_sessions(call, user["ID"])
 
 
 def audit(call: Call, action: str, target: Row | None, detail: str = "") -> None:
@@ -120,33 +161,23 @@ def audit(call: Call, action: str, target: Row | None, detail: str = "") -> None
 
 
 def org_users(call: Call) -> list[Row]:
-    org = call.principal.org_id
-    return call.sandbox.store.select("users", lambda r: r["org_id"] == org and not r.get("deleted_at"))
+    return call.sandbox.store.select("users", visible(call))
+
+
+USER = Resource("users", "User", serialize, visible=visible, filters=("account_type_id",))
 
 
 # -- reads -----------------------------------------------------------------------------------------
 
-async def all_users(call: Call) -> dict[str, Any]:
-    p = call.params
-    rows = [r for r in org_users(call) if p.get("account_type_id") in (None, r["account_type_id"])]
-    page = rows[p["offset"]:p["offset"] + p["limit"]]
-    return listing([serialize(call, r) for r in page], len(rows))
-
-
-async def get_user(call: Call) -> dict[str, Any]:
-    return ok(serialize(call, load_user(call, call.params["uuid"])))
-
-
 async def search(call: Call) -> dict[str, Any]:
-    p, store = call.params, call.sandbox.store
-    term = (p.get("q") or "").strip().lower()
+    store = call.sandbox.store
+    term = (call.params.get("q") or "").strip().lower()
     found = []
     for raw in org_users(call):
-        user = store.reveal("users", raw)
+        user = store.plain("users", raw["ID"])
         if term in f"{user['first_name']} {user['last_name']}".lower() or term in user["email"].lower():
             found.append(raw)
-    page = found[p["offset"]:p["offset"] + p["limit"]]
-    return listing([serialize(call, r) for r in page], len(found))
+    return listing([serialize(call, r) for r in page(call, found)], len(found))
 
 
 async def lookups(call: Call) -> dict[str, Any]:
@@ -155,10 +186,10 @@ async def lookups(call: Call) -> dict[str, Any]:
     return listing(rows, len(rows))
 
 
-def _sessions(call: Call, keep) -> dict[str, Any]:
-    store, now = call.sandbox.store, call.sandbox.clock.iso()
+def _sessions(call: Call, sessions: list[Row]) -> dict[str, Any]:
+    store = call.sandbox.store
     rows = []
-    for s in store.select("sessions", lambda r: not r["revoked"] and r["expires_at"] > now and keep(r)):
+    for s in sessions:
         user = store.raw("users", s["user_id"])
         rows.append({"session_id": s["ID"], "user_uuid": user["uuid"] if user else None,
                      "created_at": s["created_at"], "expires_at": s["expires_at"],
@@ -168,22 +199,21 @@ def _sessions(call: Call, keep) -> dict[str, Any]:
 
 async def active_sessions(call: Call) -> dict[str, Any]:
     ids = {r["ID"] for r in org_users(call)}
-    return _sessions(call, lambda s: s["user_id"] in ids)
+    return _sessions(call, [s for s in live_sessions(call, ("org_id", call.principal.org_id)) if s["user_id"] in ids])
 
 
 async def user_sessions(call: Call) -> dict[str, Any]:
-    user = load_user(call, call.params["uuid"])
-    return _sessions(call, lambda s: s["user_id"] == user["ID"])
+    return _sessions(call, live_sessions(call, ("user_id", load_user(call, call.params["uuid"])["ID"])))
 
 
 async def audit_log(call: Call) -> dict[str, Any]:
     p, store, org = call.params, call.sandbox.store, call.principal.org_id
-    target = load_user(call, p["uuid"])["ID"] if p.get("uuid") else None
-    rows = store.select("user_audit", lambda r: r["org_id"] == org and target in (None, r["target_id"]))[::-1]
-    uuid_of = {r["ID"]: r["uuid"] for r in store.select("users", lambda r: r["org_id"] == org)}
+    where = (("org_id", org), *((("target_id", load_user(call, p["uuid"])["ID"]),) if p.get("uuid") else ()))
+    rows = store.select("user_audit", where=where)[::-1]
+    uuid_of = {r["ID"]: r["uuid"] for r in store.select("users", where=(("org_id", org),))}
     out = [{"ID": r["ID"], "action": r["action"], "detail": r["detail"], "created_at": r["created_at"],
             "actor_uuid": uuid_of.get(r["actor_id"]), "target_uuid": uuid_of.get(r["target_id"])}
-           for r in rows[p["offset"]:p["offset"] + p["limit"]]]
+           for r in page(call, rows)]
     return listing(out, len(rows))
 
 
@@ -213,13 +243,9 @@ async def create_user(call: Call) -> dict[str, Any]:
     if call.principal.account_type_id != STAFF:
         raise ApiError(403, FORBIDDEN)
     first, last = name_field(call, "first_name"), name_field(call, "last_name")
-    for field, value in (("first_name", first), ("last_name", last), ("email", p.get("email")),
-                         ("password", p.get("password"))):
-        if value is None:
-            raise bad_param(field, "required")
     if len(p["password"]) < 8:
         raise bad_param("password", "must be at least 8 characters")
-    kind = p.get("account_type_id", STAFF)
+    kind = p["account_type_id"]
     if store.raw("account_types", kind) is None:
         raise bad_param("account_type_id", "no such account type")
     default = {1: "Staff", 2: "Agent", 3: "Landlord", 4: "Tenant", 5: "Contractor"}[kind]
@@ -230,7 +256,7 @@ async def create_user(call: Call) -> dict[str, Any]:
         "ID": None, "uuid": None, "org_id": call.principal.org_id, "account_type_id": kind, "role": role,
         "first_name": first, "last_name": last, "email": p["email"], "password": p["password"],
         "phone": p.get("phone"), "agent_id": None, "contractor_id": None, "is_active": True,
-        "password_breached": p["password"].lower() in COMMON_PASSWORDS, "password_scanned_at": now, "created_at": now})
+        "password_breached": p["password"] in BREACHED, "password_scanned_at": now, "created_at": now})
     user = store.insert("users", row)
     audit(call, "create_user", user)
     return ok(serialize(call, store.raw("users", user["ID"])), message="User created successfully")
@@ -238,17 +264,13 @@ async def create_user(call: Call) -> dict[str, Any]:
 
 async def update(call: Call) -> dict[str, Any]:
     p, store = call.params, call.sandbox.store
-    user = load_user(call, p["uuid"])
-    may_manage(call, user)
+    user = managed(call)
     changes = person_changes(call)
     if p.get("email"):
         _email_free(call, p["email"], user["ID"])
         changes["email"] = p["email"]
         changes["email_index"] = store.cipher.blind_index(p["email"])
-    if p.get("role_id") is not None:
-        if user["ID"] == call.principal.user_id:
-            raise ApiError(403, "You cannot change your own role")
-        changes["role"] = checked_role(call, p["role_id"], user["account_type_id"])
+    changes |= role_change(call, user)
     if not changes:
         raise bad_param("first_name", "give at least one field to change")
     store.update("users", user["ID"], {**changes, "updated_at": call.sandbox.clock.iso()})
@@ -256,40 +278,26 @@ async def update(call: Call) -> dict[str, Any]:
     return ok(serialize(call, store.raw("users", user["ID"])))
 
 
-def _other(call: Call) -> Row:
-    user = load_user(call, call.params["uuid"])
-    if user["ID"] == call.principal.user_id:
-        raise ApiError(403, "You cannot do this to your own account")
-    may_manage(call, user)
-    return user
-
-
 async def set_status(call: Call) -> dict[str, Any]:
-    user, store = _other(call), call.sandbox.store
-    changes: dict[str, Any] = {"updated_at": call.sandbox.clock.iso()}
+    user = managed(call, other=True)
     if call.action == "toggle_status":
-        changes |= {"is_active": status_id(user) != 1, "blacklisted": False}
+        set_active(call, user, status_id(user) != 1)
     else:
-        blacklisted = call.action == "add_to_blacklist"
-        changes |= {"is_active": not blacklisted, "blacklisted": blacklisted}
-    store.update("users", user["ID"], changes)
-    if not changes["is_active"]:
-        end_sessions(call, user["ID"])
+        listed = call.action == "add_to_blacklist"
+        set_active(call, user, not listed, blacklisted=listed)
     audit(call, call.action, user)
-    return ok(serialize(call, store.raw("users", user["ID"])))
+    return ok(serialize(call, call.sandbox.store.raw("users", user["ID"])))
 
 
 async def delete_user(call: Call) -> dict[str, Any]:
-    user = _other(call)
-    now = call.sandbox.clock.iso()
-    call.sandbox.store.update("users", user["ID"], {"is_active": False, "deleted_at": now, "updated_at": now})
-    end_sessions(call, user["ID"])
+    user = managed(call, other=True)
+    remove_user(call, user)
     audit(call, "delete_user", user)
     return ok(message="User deleted successfully")
 
 
 async def update_role(call: Call) -> dict[str, Any]:
-    user = _other(call)
+    user = managed(call, other=True)
     role = checked_role(call, call.params["role_id"], user["account_type_id"])
     call.sandbox.store.update("users", user["ID"], {"role": role, "updated_at": call.sandbox.clock.iso()})
     audit(call, "update_role", user, role)
@@ -297,8 +305,7 @@ async def update_role(call: Call) -> dict[str, Any]:
 
 
 async def terminate_session(call: Call) -> dict[str, Any]:
-    user = load_user(call, call.params["uuid"])
-    may_manage(call, user)
+    user = managed(call)
     number = call.params["session"]
     session = call.sandbox.store.raw("sessions", number)
     if session is None or session["user_id"] != user["ID"] or session["revoked"]:
@@ -315,32 +322,20 @@ async def bulk_update(call: Call) -> dict[str, Any]:
         raise bad_param("user_uuids", "must be an array of up to 500 user UUIDs")
     if "is_active" not in p and p.get("role_id") is None:
         raise bad_param("is_active", "give is_active and/or role_id")
-    users = []
-    for uuid in dict.fromkeys(given):
-        user = load_user(call, uuid)
-        may_manage(call, user)
-        if user["ID"] == call.principal.user_id:
-            raise ApiError(403, "You cannot do this to your own account")
-        users.append(user)
+    users = [managed(call, uuid, other=True) for uuid in dict.fromkeys(given)]
     roles = {u["ID"]: checked_role(call, p["role_id"], u["account_type_id"]) for u in users
-             if p.get("role_id") is not None}
-    now = call.sandbox.clock.iso()
+             if p.get("role_id") is not None}  # every check before any change
     for user in users:
-        changes: dict[str, Any] = {"updated_at": now}
-        if p.get("is_active") is not None:
-            changes |= {"is_active": p["is_active"], "blacklisted": False}
         if user["ID"] in roles:
-            changes["role"] = roles[user["ID"]]
-        store.update("users", user["ID"], changes)
-        if changes.get("is_active") is False:
-            end_sessions(call, user["ID"])
+            store.update("users", user["ID"], {"role": roles[user["ID"]], "updated_at": call.sandbox.clock.iso()})
+        if p.get("is_active") is not None:
+            set_active(call, user, p["is_active"])
         audit(call, "bulk_update", user)
     return ok({"updated": len(users)})
 
 
 async def complete_onboarding(call: Call) -> dict[str, Any]:
-    user = load_user(call, call.params["uuid"])
-    may_manage(call, user)
+    user = managed(call)
     now = call.sandbox.clock.iso()
     call.sandbox.store.update("users", user["ID"], {"onboarding_completed_at": now, "updated_at": now})
     audit(call, "complete_onboarding", user)
@@ -348,11 +343,8 @@ async def complete_onboarding(call: Call) -> dict[str, Any]:
 
 
 async def scan_password(call: Call) -> dict[str, Any]:
-    from ..auth import _verify  # the stored hash is all there is: try the well-known passwords against it
-
-    user = load_user(call, call.params["uuid"])
-    may_manage(call, user)
-    breached = any(_verify(user["password_hash"], word) for word in COMMON_PASSWORDS)
+    user = managed(call)
+    breached = breach_count(user["password_hash"]) > 0  # the stored hash is all there is: try the breached list
     now = call.sandbox.clock.iso()
     call.sandbox.store.update("users", user["ID"], {"password_breached": breached, "password_scanned_at": now})
     audit(call, "scan_user_password", user)
@@ -363,6 +355,7 @@ USERS, KEY = "/api/users/users", "api.users.users.manage"
 UUID = Param("uuid", "uuid", required=True, about="the user")
 NAMES = (Param("first_name", max_length=NAME), Param("last_name", max_length=NAME), Param("email", "email"),
          Param("phone", max_length=30))
+REQUIRED_NAMES = tuple(dataclasses.replace(p, required=p.name != "phone") for p in NAMES)
 ROLE = Param("role_id", "integer", min=1, max=99)
 
 
@@ -375,9 +368,9 @@ def _post(action: str, handler: Any, *params: Param, summary: str) -> Endpoint:
 
 
 ENDPOINTS = [
-    _get("get_all_users", all_users, Param("account_type_id", "integer", min=1, max=5), *paging(),
+    _get("get_all_users", list_handler(USER), Param("account_type_id", "integer", min=1, max=5), *paging(),
          summary="List the organisation's users"),
-    _get("get_user", get_user, UUID, summary="One user"),
+    _get("get_user", get_handler(USER), UUID, summary="One user"),
     _get("search", search, Param("q", max_length=200), *paging(),
          summary="Users whose name or e-mail contains q"),
     _get("get_account_types", lookups, summary="Account types"),
@@ -387,8 +380,9 @@ ENDPOINTS = [
     _get("get_audit_log", audit_log, Param("uuid", "uuid"), *paging(), summary="User administration log"),
     _get("get_password_breach_status", breach_status, UUID, summary="Last password breach scan of a user"),
     _get("health_check", health, summary="User service health"),
-    _post("create_user", create_user, *NAMES, Param("password", max_length=200),
-          Param("account_type_id", "integer", min=1, max=5), ROLE, summary="Create a user who can sign in"),
+    _post("create_user", create_user, *REQUIRED_NAMES, Param("password", required=True, max_length=200),
+          Param("account_type_id", "integer", default=STAFF, min=1, max=5), ROLE,
+          summary="Create a user who can sign in"),
     _post("update", update, UUID, *NAMES, ROLE, summary="Update a user's details"),
     _post("delete_user", delete_user, UUID, summary="Delete a user (ends their sessions)"),
     _post("toggle_status", set_status, UUID, summary="Disable or re-enable a user"),

@@ -18,10 +18,10 @@ from starlette.responses import Response
 
 from .. import media
 from ..endpoints import Call, Endpoint, Param
-from ..envelope import ApiError, bad_param, not_found, ok
+from ..envelope import bad_param, not_found, ok
 from ..store import Row
-from ._uploads import read_upload
-from .user_admin import NAME, checked_role, load_user, may_manage, person_changes, serialize
+from ._uploads import in_thread, read_upload
+from .user_admin import NAME, load_user, may_manage, person_changes, role_change, serialize
 
 MAX_IMAGE = 5 * 2**20
 DEFAULT_WIDGETS = ("new-jobs", "open-jobs", "overdue-jobs", "sla-breaches", "jobs-by-status", "recent-activity")
@@ -34,17 +34,22 @@ _CSS_BAD = re.compile(r"[<>{};\\]|/\*|url\s*\(|expression\s*\(|@import", re.IGNO
 _WIDGET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 
+def _row(call: Call, user_id: int) -> Row | None:
+    rows = call.sandbox.store.select("user_settings", where=(("user_id", user_id),))
+    return rows[0] if rows else None
+
+
 def settings_of(call: Call, user_id: int) -> dict[str, Any]:
-    rows = call.sandbox.store.select("user_settings", lambda r: r["user_id"] == user_id)
-    return {**DEFAULTS, **rows[0]} if rows else {**DEFAULTS, "user_id": user_id}
+    row = _row(call, user_id)
+    return {**DEFAULTS, **row} if row else {**DEFAULTS, "user_id": user_id}
 
 
 def save(call: Call, user: Row, changes: dict[str, Any]) -> None:
     store = call.sandbox.store
-    rows = store.select("user_settings", lambda r: r["user_id"] == user["ID"])
+    row = _row(call, user["ID"])
     changes = {**changes, "updated_at": call.sandbox.clock.iso()}
-    if rows:
-        store.update("user_settings", rows[0]["ID"], changes)
+    if row:
+        store.update("user_settings", row["ID"], changes)
     else:
         store.insert("user_settings", {**DEFAULTS, "ID": None, "uuid": None, "user_id": user["ID"],
                                        "org_id": user["org_id"], **changes})
@@ -70,17 +75,13 @@ def free(call: Call, image: dict[str, Any] | None) -> None:
         call.sandbox.blobs.delete(blob)
 
 
-async def read_image(call: Call, field: str) -> tuple[dict[str, Any], bytes]:
+async def read_image(call: Call, field: str) -> dict[str, Any]:
     data, kind, name = await read_upload(call, (field,), ("jpeg", "png"))
     if len(data) > MAX_IMAGE:
         raise bad_param(field, f"an image may be at most {MAX_IMAGE // 2**20} MB")
-    try:
-        width, height = media.inspect_image(data)
-    except media.MediaError as exc:
-        raise bad_param(field, str(exc)) from None
-    image = {"blob": call.sandbox.blobs.put(data), "mime_type": kind.mime, "size": len(data), "width": width,
-             "height": height, "file_name": name, "uploaded_at": call.sandbox.clock.iso()}
-    return image, data
+    width, height = await in_thread(field, media.inspect_image, data)
+    return {"blob": call.sandbox.blobs.put(data), "mime_type": kind.mime, "size": len(data), "width": width,
+            "height": height, "file_name": name, "uploaded_at": call.sandbox.clock.iso()}
 
 
 def image_response(call: Call, image: dict[str, Any] | None, what: str) -> Response:
@@ -97,13 +98,9 @@ async def get_profile(call: Call) -> dict[str, Any]:
 
 
 async def put_profile(call: Call) -> dict[str, Any]:
-    p, store = call.params, call.sandbox.store
+    store = call.sandbox.store
     user = target(call, "user_uuid", write=True)
-    changes = person_changes(call)
-    if p.get("role_id") is not None:
-        if user["ID"] == call.principal.user_id:
-            raise ApiError(403, "You cannot change your own role")
-        changes["role"] = checked_role(call, p["role_id"], user["account_type_id"])
+    changes = person_changes(call) | role_change(call, user)
     if not changes:
         raise bad_param("first_name", "give at least one of first_name, last_name, phone, role_id")
     store.update("users", user["ID"], {**changes, "updated_at": call.sandbox.clock.iso()})
@@ -149,7 +146,7 @@ async def set_appearance(call: Call) -> dict[str, Any]:
     if p.get("banner_file") is not None:
         if p.get("clear_banner"):
             raise bad_param("clear_banner", "cannot clear the banner and upload one at once")
-        changes["banner"], _ = await read_image(call, "banner_file")
+        changes["banner"] = await read_image(call, "banner_file")
     elif p.get("clear_banner"):
         changes["banner"] = None
     if not changes and "clear_banner" not in p:
@@ -199,8 +196,8 @@ async def set_widgets(call: Call) -> dict[str, Any]:
 # -- avatar ----------------------------------------------------------------------------------------
 
 async def get_avatar(call: Call) -> Response:
-    user = target(call, "user_uuid", write=False) if call.params.get("user_uuid") is None else \
-        load_user(call, call.params["user_uuid"])  # every colleague's avatar is visible
+    uuid = call.params.get("user_uuid")  # every colleague's avatar is visible: no may_manage
+    user = load_user(call, uuid) if uuid else call.sandbox.store.raw("users", call.principal.user_id)
     return image_response(call, settings_of(call, user["ID"])["avatar"], "Avatar")
 
 
@@ -213,7 +210,7 @@ async def set_avatar(call: Call) -> dict[str, Any]:
         save(call, user, {"avatar": None})
         free(call, old)
         return ok(message="Avatar deleted successfully")
-    image, _ = await read_image(call, "avatar")
+    image = await read_image(call, "avatar")
     save(call, user, {"avatar": image})
     free(call, old)
     return ok({"file_name": image["file_name"], "url": f"/api/users/avatar?user_uuid={user['uuid']}"},

@@ -10,8 +10,9 @@ from typing import Any
 from ..endpoints import Call, Endpoint, Param
 from ..envelope import ApiError, bad_param, ok
 from ..store import Row
+from . import _roles
 from .system import _online
-from .user_admin import CATALOGUE, UUID, audit, end_sessions, load_user, may_manage, org_users
+from .user_admin import UUID, audit, end_sessions, live_sessions, load_user, may_manage, org_users
 
 
 async def permissions(call: Call) -> dict[str, Any]:
@@ -22,7 +23,7 @@ async def permissions(call: Call) -> dict[str, Any]:
         "role": me.role,
         "account_type": account_type["name"] if account_type else None,
         "account_type_id": me.account_type_id,
-        "permissions": {key: True for key in sorted(effective(call.sandbox.store, me.user_id, me.keys))},
+        "permissions": {key: True for key in sorted(me.keys)},  # auth.py has applied the user's overrides
     })
 
 
@@ -39,18 +40,12 @@ async def logout_user(call: Call) -> dict[str, Any]:
 # -- permissions -----------------------------------------------------------------------------------
 
 def overrides(store: Any, user_id: int) -> Row | None:
-    rows = store.select("user_permissions", lambda r: r["user_id"] == user_id)
+    rows = store.select("user_permissions", where=(("user_id", user_id),))
     return rows[0] if rows else None
 
 
-def effective(store: Any, user_id: int, base: frozenset[str]) -> frozenset[str]:
-    """The role's keys with this user's grants added and revocations removed (idempotent)."""
-    row = overrides(store, user_id)
-    return base if row is None else frozenset((base | set(row["granted"])) - set(row["revoked"]))
-
-
 async def set_permissions(call: Call) -> dict[str, Any]:
-    p, store, auth = call.params, call.sandbox.store, call.sandbox.auth
+    p, store = call.params, call.sandbox.store
     user = load_user(call, p["user_uuid"])
     if user["ID"] == call.principal.user_id:
         raise ApiError(403, "You cannot change your own permissions")
@@ -58,14 +53,17 @@ async def set_permissions(call: Call) -> dict[str, Any]:
     keys = p["permissions"]
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise bad_param("permissions", "must be an array of permission keys")
-    unknown = sorted(set(keys) - CATALOGUE)
+    unknown = sorted(k for k in keys if not _roles.known(k))
     if unknown:
         raise bad_param("permissions", f"unknown permission key {unknown[0][:100]}")
-    mine = effective(store, call.principal.user_id, call.principal.keys)
+    mine = call.principal.keys  # the caller's own overrides included
     if not set(keys) <= mine:
         raise ApiError(403, "You cannot grant or revoke permissions you do not hold")
-    role = auth.roles.get(user["role"], {}).get("keys", frozenset())
-    now_keys = set(effective(store, user["ID"], role))
+    # The role's keys as auth.py computes them (built-in or custom, with the organisation's grants and
+    # revocations), so the overrides stored below are relative to what the user really starts from.
+    role = _roles.role_keys(call, user["role"])
+    old = overrides(store, user["ID"])
+    now_keys = set(role) if old is None else (role | set(old["granted"])) - set(old["revoked"])
     if call.action == "grant":
         now_keys |= set(keys)
     elif call.action == "revoke":
@@ -74,7 +72,6 @@ async def set_permissions(call: Call) -> dict[str, Any]:
         now_keys = (now_keys - mine) | set(keys)  # keys beyond the caller's reach stay as they are
     row = {"granted": sorted(now_keys - role), "revoked": sorted(role - now_keys),
            "updated_at": call.sandbox.clock.iso()}
-    old = overrides(store, user["ID"])
     if old is None:
         store.insert("user_permissions", {"ID": None, "uuid": None, "user_id": user["ID"],
                                           "org_id": user["org_id"], **row})
@@ -89,11 +86,11 @@ async def set_permissions(call: Call) -> dict[str, Any]:
 
 async def user_status(call: Call) -> dict[str, Any]:
     store, now = call.sandbox.store, call.sandbox.clock.now()
-    signed_in = {r["user_id"] for r in store.select("sessions", lambda r: not r["revoked"])}
+    signed_in = {r["user_id"] for r in live_sessions(call, ("org_id", call.principal.org_id))}
     rows = []
     for raw in org_users(call):
         if raw["ID"] in signed_in and raw.get("is_active", True) and _online(raw.get("last_activity"), now):
-            user = store.reveal("users", raw)
+            user = store.plain("users", raw["ID"])
             rows.append({"uuid": user["uuid"], "first_name": user["first_name"], "last_name": user["last_name"],
                          "last_activity": user["last_activity"]})
     return ok(rows)
